@@ -1,0 +1,67 @@
+"""The reference server as a child process on a free port, for runs and tests."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import EnvironmentProblem
+from harness.processes import stop_process
+
+_READY_PREFIX = b"listening on "
+_START_DEADLINE_SECONDS = 15.0
+
+
+@dataclass
+class EmbeddedServer:
+    base_url: str
+    process: asyncio.subprocess.Process
+    log_path: Path
+
+    @property
+    def stream_url(self) -> str:
+        return f"{self.base_url}/stream/search"
+
+
+def timing_env(timing: Mapping[str, float | int]) -> dict[str, str]:
+    return {name.upper(): f"{value:g}" for name, value in timing.items()}
+
+
+@asynccontextmanager
+async def embedded_server(
+    timing: Mapping[str, float | int], log_path: Path, log_level: str = "info"
+) -> AsyncIterator[EmbeddedServer]:
+    """Start `python -m reference_server --port 0`, yield once it listens, always stop it."""
+    env = os.environ | timing_env(timing) | {"PYTHONUNBUFFERED": "1"}
+    with log_path.open("ab") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "reference_server", "--port", "0", "--log-level", log_level,
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=log,
+        )  # fmt: skip
+    try:
+        server = EmbeddedServer(await _wait_ready(process, log_path), process, log_path)
+        yield server
+    finally:
+        await stop_process(process)
+
+
+async def _wait_ready(process: asyncio.subprocess.Process, log_path: Path) -> str:
+    assert process.stdout is not None
+    try:
+        line = await asyncio.wait_for(process.stdout.readline(), _START_DEADLINE_SECONDS)
+    except TimeoutError:
+        raise EnvironmentProblem(f"the reference server did not start within {_START_DEADLINE_SECONDS:g} s") from None
+    if not line.startswith(_READY_PREFIX):
+        await process.wait()
+        raise EnvironmentProblem(f"the reference server failed to start: {_last_line(log_path)}")
+    return line[len(_READY_PREFIX) :].decode().strip()
+
+
+def _last_line(path: Path) -> str:
+    lines = path.read_text(errors="replace").strip().splitlines()
+    return lines[-1][:300] if lines else "no output"

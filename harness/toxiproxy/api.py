@@ -1,0 +1,103 @@
+"""A small typed async client for Toxiproxy's HTTP API, with a deadline on every call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from harness.errors import EnvironmentProblem
+from harness.toxiproxy.toxics import ToxicSpec
+
+# Toxiproxy answers 503 after 25 s while still holding its lock: stay well below that.
+API_TIMEOUT_SECONDS = 10.0
+
+
+class ToxiproxyError(EnvironmentProblem):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"toxiproxy answered {status}: {message}")
+        self.status = status
+        self.message = message
+
+
+class ToxiproxyUnavailable(ToxiproxyError):
+    """503 or no answer: the server is wedged or gone and must be restarted."""
+
+
+@dataclass(frozen=True)
+class Proxy:
+    name: str
+    listen: str
+    upstream: str
+    enabled: bool
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+
+class ToxiproxyAPI:
+    def __init__(self, base_url: str, timeout: float = API_TIMEOUT_SECONDS) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=timeout,
+            trust_env=False,
+            headers={"User-Agent": "sse-chaos"},  # a Mozilla/ agent gets 403
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def version(self) -> str:
+        return (await self._call("GET", "/version")).text.strip()
+
+    async def create_proxy(self, name: str, upstream: str, listen: str = "127.0.0.1:0") -> Proxy:
+        body = {"name": name, "listen": listen, "upstream": upstream, "enabled": True}
+        return _proxy((await self._call("POST", "/proxies", json=body)).json())
+
+    async def delete_proxy(self, name: str) -> None:
+        await self._call("DELETE", f"/proxies/{name}")
+
+    async def set_enabled(self, name: str, enabled: bool) -> Proxy:
+        return _proxy((await self._call("PATCH", f"/proxies/{name}", json={"enabled": enabled})).json())
+
+    async def add_toxic(self, proxy: str, spec: ToxicSpec) -> dict[str, Any]:
+        return (await self._call("POST", f"/proxies/{proxy}/toxics", json=spec.to_api())).json()
+
+    async def update_toxic(self, proxy: str, spec: ToxicSpec) -> dict[str, Any]:
+        return (await self._call("PATCH", f"/proxies/{proxy}/toxics/{spec.name}", json=spec.to_api())).json()
+
+    async def remove_toxic(self, proxy: str, name: str) -> None:
+        await self._call("DELETE", f"/proxies/{proxy}/toxics/{name}")
+
+    async def toxics(self, proxy: str) -> list[dict[str, Any]]:
+        return (await self._call("GET", f"/proxies/{proxy}/toxics")).json()
+
+    async def reset(self) -> None:
+        await self._call("POST", "/reset")
+
+    async def _call(self, method: str, path: str, json: dict[str, Any] | None = None) -> httpx.Response:
+        try:
+            response = await self._http.request(method, path, json=json)
+        except httpx.TimeoutException:
+            raise ToxiproxyUnavailable(0, f"{method} {path} got no answer within the deadline") from None
+        except httpx.TransportError as error:
+            raise ToxiproxyUnavailable(0, f"{method} {path} failed: {type(error).__name__}") from None
+        if response.status_code == 503:
+            raise ToxiproxyUnavailable(503, _message(response))
+        if response.status_code >= 400:
+            raise ToxiproxyError(response.status_code, _message(response))
+        return response
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("error", response.text))[:300]
+    except ValueError:
+        return response.text[:300]
+
+
+def _proxy(payload: dict[str, Any]) -> Proxy:
+    return Proxy(payload["name"], payload["listen"], payload["upstream"], payload["enabled"])

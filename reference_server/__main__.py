@@ -1,0 +1,5 @@
+import sys
+
+from reference_server.serve import main
+
+sys.exit(main())

@@ -1,0 +1,74 @@
+"""Server configuration read from the environment and validated at start-up."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing its meaning; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Every knob of the reference server. Field names map to upper-case env variables."""
+
+    stream_max_seconds: float = 60.0
+    heartbeat_interval: float = 5.0
+    silence_threshold: float = 15.0
+    chunk_delay_ms: float = 50.0
+    stream_resume_ttl: float = 30.0
+    retry_ms: int = 1000
+    max_query_chars: int = 2000
+    max_streams: int = 10_000
+    max_streams_per_user: int = 16
+    replay_buffer_events: int = 4096
+    drain_seconds: float = 5.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> ServerConfig:
+        values: dict[str, float | int] = {}
+        for field in fields(cls):
+            raw = environ.get(field.name.upper())
+            if raw is not None:
+                values[field.name] = _parse_positive(field.name.upper(), raw, field.type == "int")
+        config = cls(**values)  # type: ignore[arg-type]
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        if self.silence_threshold <= self.heartbeat_interval:
+            raise ConfigError(
+                f"SILENCE_THRESHOLD ({self.silence_threshold}) must exceed "
+                f"HEARTBEAT_INTERVAL ({self.heartbeat_interval})"
+            )
+
+    def with_overrides(self, **overrides: float | int) -> ServerConfig:
+        merged = {f.name: getattr(self, f.name) for f in fields(self)} | overrides
+        config = ServerConfig(**merged)  # type: ignore[arg-type]
+        config.validate()
+        return config
+
+
+FAST_TIMING = {
+    "stream_max_seconds": 6.0,
+    "heartbeat_interval": 0.25,
+    "silence_threshold": 1.0,
+    "chunk_delay_ms": 20.0,
+    "stream_resume_ttl": 10.0,
+    "retry_ms": 50,
+}
+"""Sub-second timings used by the harness's fast profile and by tests."""
+
+
+def _parse_positive(name: str, raw: str, integer: bool) -> float | int:
+    try:
+        value: float | int = int(raw) if integer else float(raw)
+    except ValueError:
+        kind = "a whole number" if integer else "a number"
+        raise ConfigError(f"{name} must be {kind}, got {raw[:40]!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name} must be positive and finite, got {raw[:40]!r}")
+    return value

@@ -1,0 +1,180 @@
+"""The sans-IO parser against the WHATWG interpretation rules, at every chunk boundary."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.sse import Comment, Event, SSEParseError, SSEParser
+
+
+def parse_whole(data: bytes, **kwargs: object) -> list[Event | Comment]:
+    parser = SSEParser(**kwargs)  # type: ignore[arg-type]
+    return parser.feed(data) + parser.close()
+
+
+def parse_split(data: bytes, at: int) -> list[Event | Comment]:
+    parser = SSEParser()
+    return parser.feed(data[:at]) + parser.feed(data[at:]) + parser.close()
+
+
+def parse_bytewise(data: bytes) -> list[Event | Comment]:
+    parser = SSEParser()
+    items: list[Event | Comment] = []
+    for index in range(len(data)):
+        items += parser.feed(data[index : index + 1])
+    return items + parser.close()
+
+
+def ev(data: str, event: str = "message", id: str = "", retry: int | None = None, has_id: bool = False) -> tuple:
+    return ("event", event, data, id, retry, has_id)
+
+
+def summary(items: list[Event | Comment]) -> list[tuple]:
+    return [
+        ("comment", item.text)
+        if isinstance(item, Comment)
+        else ev(item.data, item.event, item.id, item.retry, item.has_id)
+        for item in items
+    ]
+
+
+VECTORS: dict[str, tuple[bytes, list[tuple]]] = {
+    "simple data": (b"data: hello\n\n", [ev("hello")]),
+    "named event": (b"event: tick\ndata: 1\n\n", [ev("1", "tick")]),
+    "multi-line data joined by LF": (b"data: a\ndata: b\n\n", [ev("a\nb")]),
+    "only one leading space removed": (b"data:  two\n\n", [ev(" two")]),
+    "no space after colon": (b"data:x\n\n", [ev("x")]),
+    "field without colon has empty value": (b"data\n\n", [ev("")]),
+    "data with empty value then more": (b"data\ndata\n\n", [ev("\n")]),
+    "CRLF line ends": (b"data: a\r\ndata: b\r\n\r\n", [ev("a\nb")]),
+    "CR line ends": (b"data: a\rdata: b\r\r", [ev("a\nb")]),
+    "mixed line ends": (b"data: a\r\n\rdata: b\n\r\n", [ev("a"), ev("b")]),
+    "comment surfaced": (b": ping\n\n", [("comment", "ping")]),
+    "empty comment": (b":\n", [("comment", "")]),
+    "comment inside an event": (b"data: a\n: keep-alive\ndata: b\n\n", [("comment", "keep-alive"), ev("a\nb")]),
+    "id persists across events": (b"id: 1\ndata: a\n\ndata: b\n\n", [ev("a", id="1", has_id=True), ev("b", id="1")]),
+    "empty id resets": (b"id: 1\ndata: a\n\nid\ndata: b\n\n", [ev("a", id="1", has_id=True), ev("b", has_id=True)]),
+    "id with NUL ignored": (
+        b"id: 1\ndata: a\n\nid: 2\x003\ndata: b\n\n",
+        [ev("a", id="1", has_id=True), ev("b", id="1")],
+    ),
+    "id without data updates last id": (b"id: 7\n\ndata: x\n\n", [ev("x", id="7")]),
+    "no dispatch with empty data buffer": (b"event: x\nid: 3\n\n", []),
+    "retry digits": (b"retry: 1500\ndata: a\n\n", [ev("a", retry=1500)]),
+    "retry with sign ignored": (b"retry: +5\ndata: a\n\nretry: -1\ndata: b\n\n", [ev("a"), ev("b")]),
+    "retry non-ascii digits ignored": ("retry: ١٢\ndata: a\n\n".encode(), [ev("a")]),
+    "retry empty ignored": (b"retry:\ndata: a\n\n", [ev("a")]),
+    "unknown field ignored": (b"foo: bar\ndata: a\n\n", [ev("a")]),
+    "field names are case sensitive": (b"Data: a\ndata: b\n\n", [ev("b")]),
+    "leading BOM stripped": (b"\xef\xbb\xbfdata: a\n\n", [ev("a")]),
+    "second BOM kept": (b"\xef\xbb\xbf\xef\xbb\xbfdata: a\n\n", []),
+    "utf-8 multibyte": ("data: café 東京 🚀\n\n".encode(), [ev("café 東京 🚀")]),
+    "invalid utf-8 replaced": (b"data: a\xffb\n\n", [ev("a\ufffdb")]),
+    "unterminated block discarded": (b"data: a\n\ndata: b\n", [ev("a")]),
+    "unterminated line discarded": (b"data: a\n\ndata: b", [ev("a")]),
+    "id of unfinished block never used": (b"id: 1\ndata: a\n\nid: 2\ndata: b", [ev("a", id="1", has_id=True)]),
+    "event type resets after dispatch": (b"event: x\ndata: a\n\ndata: b\n\n", [ev("a", "x"), ev("b")]),
+    "empty event field means message": (b"event:\ndata: a\n\n", [ev("a")]),
+    "colon in value kept": (b"data: a:b: c\n\n", [ev("a:b: c")]),
+}
+
+
+@pytest.mark.parametrize("name", VECTORS)
+def test_vector_fed_whole(name: str) -> None:
+    data, expected = VECTORS[name]
+    assert summary(parse_whole(data)) == expected
+
+
+@pytest.mark.parametrize("name", VECTORS)
+def test_vector_split_at_every_boundary(name: str) -> None:
+    data, _expected = VECTORS[name]
+    whole = parse_whole(data)
+    for at in range(len(data) + 1):
+        assert parse_split(data, at) == whole, f"split at byte {at}"
+    assert parse_bytewise(data) == whole
+
+
+def test_offsets_are_exact_byte_positions() -> None:
+    data = "\ufeffdata: é\r\n\r\n: c\rdata: b\n\n".encode()
+    items = parse_whole(data)
+    assert [item.offset for item in items] == [14, 19, 28]
+    assert data[:15].endswith(b"\r\n\r\n")
+
+
+def test_cr_at_chunk_end_and_lf_at_next_start_is_one_line_end() -> None:
+    parser = SSEParser()
+    assert parser.feed(b"data: a\r") == []
+    items = parser.feed(b"\n\r\n")
+    assert summary(items) == [ev("a")]
+
+
+def test_empty_feed_keeps_pending_cr() -> None:
+    parser = SSEParser()
+    parser.feed(b"data: a\r")
+    parser.feed(b"")
+    assert summary(parser.feed(b"\ndata: b\n\n")) == [ev("a\nb")]
+
+
+def test_retry_and_last_event_id_state() -> None:
+    parser = SSEParser()
+    parser.feed(b"retry: 250\n\nid: s:1\ndata: x\n\nid: s:2\ndata: y")
+    assert parser.retry == 250
+    assert parser.last_event_id == "s:1"
+    assert parser.incomplete
+    parser.close()
+    assert parser.last_event_id == "s:1"
+
+
+def test_seeded_last_event_id_survives_events_without_id() -> None:
+    parser = SSEParser(last_event_id="s:9")
+    items = parser.feed(b"event: heartbeat\ndata: {}\n\n")
+    assert items[0].id == "s:9"
+    assert not items[0].has_id
+    assert parser.last_event_id == "s:9"
+
+
+def test_oversized_line_raises() -> None:
+    parser = SSEParser(max_line_bytes=16)
+    with pytest.raises(SSEParseError, match="longer than 16 bytes"):
+        parser.feed(b"data: " + b"x" * 20)
+
+
+def test_oversized_line_in_one_chunk_raises() -> None:
+    with pytest.raises(SSEParseError):
+        parse_whole(b"data: " + b"x" * 20 + b"\n\n", max_line_bytes=16)
+
+
+def test_oversized_event_raises() -> None:
+    parser = SSEParser(max_event_bytes=32)
+    with pytest.raises(SSEParseError, match="larger than 32 bytes"):
+        parser.feed(b"data: 0123456789\n" * 4)
+
+
+def test_multibyte_split_inside_character() -> None:
+    data = "data: 🚀\n\n".encode()
+    rocket_start = data.index("🚀".encode())
+    for at in range(rocket_start, rocket_start + 4):
+        assert summary(parse_split(data, at)) == [ev("🚀")]
+
+
+AGREEING_INPUTS = [
+    b"data: hello\n\n",
+    b"event: a\ndata: 1\ndata: 2\n\n",
+    b"id: 5\nevent: x\ndata: y\n\ndata: z\n\n",
+    b"data: a\r\n\r\ndata: b\r\n\r\n",
+    "data: café\n\n".encode(),
+    b"retry: 100\ndata: r\n\n",
+]
+
+
+@pytest.mark.parametrize("data", AGREEING_INPUTS)
+def test_agrees_with_httpx_sse_where_it_is_right(data: bytes) -> None:
+    httpx_sse = pytest.importorskip("httpx_sse")
+    decoder = httpx_sse._decoders.SSEDecoder()
+    oracle = []
+    for line in data.decode().splitlines():
+        sse = decoder.decode(line)
+        if sse is not None:
+            oracle.append((sse.event, sse.data, sse.id, sse.retry))
+    ours = [(e.event, e.data, e.id, e.retry) for e in parse_whole(data) if isinstance(e, Event)]
+    assert ours == oracle
