@@ -1,0 +1,51 @@
+"""Check 1: response headers present and well formed."""
+
+from __future__ import annotations
+
+from harness.checks.results import CheckResult, verdict
+from harness.checks.views import client_views, profile_of
+from harness.history import History
+
+NAME = "headers"
+_NUMERIC = ("x-stream-max-seconds", "x-heartbeat-interval", "x-silence-threshold")
+_EXPECTED_VALUES = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+def check_headers(history: History) -> CheckResult:
+    profile = profile_of(history)
+    required = [name.lower() for name in profile.required_headers]
+    problems: list[str] = []
+    responses = 0
+    for client in client_views(history):
+        for connection in client.connections:
+            if connection.status != 200:
+                continue
+            responses += 1
+            where = f"{client.name}#{connection.number}"
+            problems += [f"{where}: {problem}" for problem in _problems(connection.headers, required)]
+    if responses == 0:
+        return verdict(NAME, ["no 200 response to inspect"], "", responses=0)
+    return verdict(NAME, problems, f"{responses} responses carried every required header", responses=responses)
+
+
+def _problems(headers: dict[str, str], required: list[str]) -> list[str]:
+    problems = []
+    media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "text/event-stream":
+        problems.append(f"content-type is {media_type!r}")
+    for name in required:
+        value = headers.get(name)
+        if value is None:
+            problems.append(f"missing {name}")
+        elif name in _NUMERIC and not _positive_number(value):
+            problems.append(f"{name} is not a positive number: {value[:32]!r}")
+        elif name in _EXPECTED_VALUES and _EXPECTED_VALUES[name] not in value.lower():
+            problems.append(f"{name} is {value[:32]!r}, expected {_EXPECTED_VALUES[name]!r}")
+    return problems
+
+
+def _positive_number(value: str) -> bool:
+    try:
+        return float(value) > 0
+    except ValueError:
+        return False

@@ -1,0 +1,104 @@
+"""Checks 4 and 5 and trace propagation: the answer arrives once, whole, under one trace id."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+
+from harness.checks.results import CheckResult, not_applicable, verdict
+from harness.checks.views import ClientView, client_views, payload, profile_of
+from harness.history import History
+
+DUPLICATES = "no_duplicates"
+LOSS = "no_loss"
+TRACE = "trace_propagation"
+
+
+def check_no_duplicates(history: History) -> CheckResult:
+    """Fails when the server sent any event id or content seq twice, even if the client dropped it."""
+    profile = profile_of(history)
+    problems: list[str] = []
+    ids_seen = 0
+    for client in client_views(history):
+        sent = [r for r in client.events + client.duplicates if r.has_id]
+        ids_seen += len(sent)
+        repeated = [event_id for event_id, n in Counter(r.event_id for r in sent).items() if n > 1]
+        if repeated:
+            problems.append(f"{client.name}: {len(repeated)} event ids sent twice, first {repeated[0][:80]!r}")
+        if profile.payload == "protocol":
+            seqs = [_seq(r.data) for r in client.events + client.duplicates if r.event == profile.content_event]
+            twice = sorted(seq for seq, n in Counter(s for s in seqs if s is not None).items() if n > 1)
+            if twice:
+                problems.append(f"{client.name}: content seq {twice[0]} sent twice ({len(twice)} seqs repeated)")
+    if ids_seen == 0 and profile.payload != "protocol":
+        return not_applicable(DUPLICATES, "the target sends no event ids")
+    return verdict(DUPLICATES, problems, f"{ids_seen} event ids, none repeated", event_ids=ids_seen)
+
+
+def _seq(data: str) -> int | None:
+    try:
+        value = json.loads(data).get("seq")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) else None
+
+
+def check_no_loss(history: History) -> CheckResult:
+    profile = profile_of(history)
+    if profile.payload != "protocol":
+        return not_applicable(LOSS, "the target's payload has no seq or checksum to verify")
+    baseline = history.meta.get("baseline") or {}
+    problems: list[str] = []
+    verified = 0
+    for client in client_views(history):
+        found = _losses(client, profile.content_event, profile.terminal_events, baseline)
+        problems += [f"{client.name}: {problem}" for problem in found]
+        verified += not found
+    return verdict(LOSS, problems, f"{verified} answers re-assembled whole, in order", clients_verified=verified)
+
+
+def _losses(client: ClientView, content_event: str, terminal_events: tuple[str, ...], baseline: dict) -> list[str]:
+    chunks = [payload(r) for r in client.events if r.event == content_event]
+    seqs = [chunk.get("seq") for chunk in chunks]
+    expected = list(range(len(seqs)))
+    if seqs != expected:
+        first_bad = next(i for i, (got, want) in enumerate(zip(seqs, expected, strict=True)) if got != want)
+        return [f"content seq {seqs[first_bad]} where {first_bad} was due"]
+    answer = "".join(str(chunk.get("content", "")) for chunk in chunks)
+    problems = []
+    terminal = next((payload(r) for r in client.events if r.event in terminal_events), None)
+    if terminal is not None:
+        if terminal.get("total_chunks") != len(chunks):
+            problems.append(f"got {len(chunks)} chunks, the server says {terminal.get('total_chunks')}")
+        if terminal.get("content_sha256") != hashlib.sha256(answer.encode()).hexdigest():
+            problems.append("the re-assembled answer does not match content_sha256")
+    reference = baseline.get("content")
+    if reference is not None:
+        common = min(len(answer), len(reference))
+        both_finished = terminal is not None and terminal.get("reason") == baseline.get("reason") == "finished"
+        if answer[:common] != reference[:common] or (both_finished and answer != reference):
+            problems.append("the answer differs from the fault-free baseline")
+    return problems
+
+
+def check_trace_propagation(history: History) -> CheckResult:
+    profile = profile_of(history)
+    header = (profile.trace_header or "").lower()
+    if not header and profile.payload != "protocol":
+        return not_applicable(TRACE, "the target carries no trace id")
+    problems: list[str] = []
+    traced = 0
+    for client in client_views(history):
+        ids = {c.headers[header] for c in client.connections if header and header in c.headers}
+        if profile.payload == "protocol":
+            ids |= {str(payload(r).get("trace_id")) for r in client.events}
+        if len(ids) > 1:
+            problems.append(
+                f"{client.name}: {len(ids)} different trace ids across {len(client.connections)} connections"
+            )
+        elif ids:
+            traced += 1
+        elif any(c.status == 200 for c in client.connections):
+            problems.append(f"{client.name}: no trace id at all")
+    return verdict(TRACE, problems, f"{traced} clients kept one trace id throughout", clients=traced)

@@ -1,0 +1,37 @@
+"""A check's verdict with the numbers behind it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Status(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    NOT_APPLICABLE = "not_applicable"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    status: Status
+    detail: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status.value, "detail": self.detail, "evidence": self.evidence}
+
+
+def verdict(name: str, problems: list[str], ok_detail: str, **evidence: Any) -> CheckResult:
+    """Pass with `ok_detail`, or fail naming the first problems and how many there were."""
+    if not problems:
+        return CheckResult(name, Status.PASS, ok_detail, evidence)
+    shown = "; ".join(problems[:3])
+    more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
+    return CheckResult(name, Status.FAIL, shown + more, evidence | {"problems": len(problems)})
+
+
+def not_applicable(name: str, why: str) -> CheckResult:
+    return CheckResult(name, Status.NOT_APPLICABLE, why)

@@ -1,0 +1,184 @@
+"""Checks 2 and 3: heartbeat timing and the duration cap."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import numpy as np
+
+from harness.checks.results import CheckResult, not_applicable, verdict
+from harness.checks.views import (
+    ClientView,
+    FaultWindow,
+    client_views,
+    expectations,
+    fault_windows,
+    heartbeats,
+    payload,
+    profile_of,
+    timing_of,
+)
+from harness.history import History, Kind, Record
+
+HEARTBEAT = "heartbeat_timing"
+_LAG_SLACK_SECONDS = 0.06
+CAP = "duration_cap"
+
+
+def check_heartbeat_timing(history: History) -> CheckResult:
+    profile = profile_of(history)
+    interval = timing_of(history).get("heartbeat")
+    silence = timing_of(history).get("silence")
+    if profile.heartbeat == "none" or interval is None:
+        return not_applicable(HEARTBEAT, "the target has no heartbeat or does not say its interval")
+    tolerance = expectations(history).get("heartbeat_tolerance", 0.06)
+    windows = fault_windows(history)
+    lags = [(history.seconds(r), r.nbytes / 1e6) for r in history.of_kind(Kind.LOOP_LAG)]
+    errors: list[float] = []
+    problems: list[str] = []
+    excluded = forgiven = 0
+    largest_read_gap = 0.0
+    for client in client_views(history):
+        for connection in client.connections:
+            if connection.responded is None or connection.status != 200:
+                continue
+            where = f"{client.name}#{connection.number}"
+            beats = [history.seconds(r) for r in heartbeats(connection, profile)]
+            reads = [history.seconds(r) for r in connection.reads]
+            end = reads[-1] if reads else connection.responded
+            marks = [connection.responded, *beats]
+            for index, (a, b) in enumerate(pairwise(marks)):
+                allowance = _allowance(a, b, windows)
+                if allowance is None:
+                    excluded += 1
+                    continue
+                gap = b - a
+                if index > 0:
+                    errors.append(gap - interval)
+                    if abs(gap - interval) <= tolerance + allowance:
+                        continue
+                    if abs(gap - interval) <= tolerance + allowance + _harness_lag(lags, a, b):
+                        forgiven += 1
+                    else:
+                        problems.append(f"{where}: heartbeats {gap:.3f} s apart, expected {interval:g} s")
+                elif gap > interval + tolerance + allowance:
+                    problems.append(f"{where}: first heartbeat {gap:.3f} s after the response")
+            tail = end - marks[-1]
+            if tail > interval + tolerance and _allowance(marks[-1], end, windows) is not None:
+                problems.append(f"{where}: no heartbeat for the last {tail:.3f} s of the connection")
+            for a, b in pairwise(reads):
+                if _allowance(a, b, windows) is not None:
+                    largest_read_gap = max(largest_read_gap, b - a)
+    if silence is not None and largest_read_gap >= silence:
+        problems.append(f"silence of {largest_read_gap:.3f} s on a healthy link (threshold {silence:g} s)")
+    evidence = (
+        _error_summary(errors)
+        | {
+            "interval_s": interval,
+            "tolerance_s": tolerance,
+            "intervals_checked": len(errors),
+            "intervals_excluded_for_faults": excluded,
+            "intervals_forgiven_for_harness_lag": forgiven,
+            "largest_read_gap_s": round(largest_read_gap, 4),
+        }
+        | _loop_lag(history)
+    )
+    if not errors and not problems:
+        return not_applicable(HEARTBEAT, "no two consecutive heartbeats arrived on a healthy link")
+    saturated = evidence.get("harness_loop_lag_max_ms", 0) > tolerance * 500
+    note = " (the harness's own event loop lagged: timing may be the harness's fault)" if saturated else ""
+    ok = f"{len(errors)} intervals within ±{tolerance * 1000:.0f} ms of {interval:g} s{note}"
+    return verdict(HEARTBEAT, [p + note for p in problems], ok, **evidence)
+
+
+def _allowance(start: float, end: float, windows: list[FaultWindow]) -> float | None:
+    """Extra tolerance for a span inside a latency fault; None when a fault edge or other fault touches it."""
+    extra = 0.0
+    for window in windows:
+        if end < window.start or start > window.end:
+            continue
+        inside = window.start <= start and end <= window.end
+        if window.action != "latency" or not inside:
+            return None
+        extra = max(extra, 2 * window.attributes.get("jitter", 0) / 1000)
+    return extra
+
+
+def _harness_lag(lags: list[tuple[float, float]], start: float, end: float) -> float:
+    """The worst lag of the harness's own event loop while this span's timestamps were taken.
+
+    A sample at time t with lag L means the loop was blocked during [t - L, t]; a heartbeat
+    stamped then was stamped late by up to L, through no fault of the server.
+    """
+    return max((lag for at, lag in lags if start <= at and at - lag <= end + _LAG_SLACK_SECONDS), default=0.0)
+
+
+def _error_summary(errors: list[float]) -> dict[str, float]:
+    if not errors:
+        return {}
+    ms = np.abs(np.array(errors)) * 1000
+    return {
+        "error_p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "error_p99_ms": round(float(np.percentile(ms, 99)), 2),
+        "error_max_ms": round(float(ms.max()), 2),
+    }
+
+
+def _loop_lag(history: History) -> dict[str, float]:
+    lags = [record.nbytes / 1000 for record in history.of_kind(Kind.LOOP_LAG)]
+    if not lags:
+        return {}
+    return {
+        "harness_loop_lag_p99_ms": round(float(np.percentile(lags, 99)), 2),
+        "harness_loop_lag_max_ms": round(max(lags), 2),
+    }
+
+
+def check_duration_cap(history: History) -> CheckResult:
+    profile = profile_of(history)
+    cap = timing_of(history).get("cap")
+    if cap is None:
+        return not_applicable(CAP, "the target does not advertise or declare a duration cap")
+    expect = expectations(history)
+    tolerance = expect.get("cap_tolerance", 0.5) + _max_latency(fault_windows(history))
+    problems: list[str] = []
+    durations: list[float] = []
+    capped = 0
+    for client in client_views(history):
+        if not client.connections:
+            continue
+        duration, terminal = _stream_span(client, history, profile.terminal_events)
+        durations.append(duration)
+        reason = payload(terminal).get("reason") if terminal is not None else None
+        if reason == "duration_cap":
+            capped += 1
+        if duration > cap + tolerance:
+            problems.append(f"{client.name}: stream lasted {duration:.2f} s, cap {cap:g} s")
+        if expect.get("reason") == "duration_cap" and reason != "duration_cap":
+            problems.append(f"{client.name}: ended with {reason or 'no terminal event'}, not complete/duration_cap")
+    evidence = {
+        "cap_s": cap,
+        "tolerance_s": round(tolerance, 3),
+        "streams": len(durations),
+        "capped": capped,
+        "longest_s": round(max(durations, default=0.0), 3),
+    }
+    return verdict(CAP, problems, f"longest stream {evidence['longest_s']} s within cap {cap:g} s", **evidence)
+
+
+def _stream_span(client: ClientView, history: History, terminal_events: tuple[str, ...]) -> tuple[float, Record | None]:
+    first = client.connections[0]
+    start = first.responded if first.responded is not None else first.started
+    terminal = next((e for e in reversed(client.events) if e.event in terminal_events), None)
+    if terminal is not None:
+        return history.seconds(terminal) - start, terminal
+    return (client.ended or start) - start, None
+
+
+def _max_latency(windows: list[FaultWindow]) -> float:
+    latencies = [
+        (w.attributes.get("latency", 0) + w.attributes.get("jitter", 0)) / 1000
+        for w in windows
+        if w.action == "latency"
+    ]
+    return max(latencies, default=0.0)

@@ -1,0 +1,127 @@
+"""Read-only views of a history, shaped the way checks reason: clients, connections, faults."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.history import NEMESIS, History, Kind, Record
+from harness.profile import TargetProfile
+
+
+@dataclass
+class Connection:
+    number: int
+    started: float
+    responded: float | None = None
+    status: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
+    events: list[Record] = field(default_factory=list)
+    comments: list[Record] = field(default_factory=list)
+    reads: list[Record] = field(default_factory=list)
+
+
+@dataclass
+class ClientView:
+    name: str
+    connections: list[Connection] = field(default_factory=list)
+    duplicates: list[Record] = field(default_factory=list)
+    outcome: str = ""
+    outcome_detail: str = ""
+    ended: float | None = None
+
+    @property
+    def events(self) -> list[Record]:
+        return [event for connection in self.connections for event in connection.events]
+
+    @property
+    def started(self) -> float:
+        return self.connections[0].started if self.connections else 0.0
+
+
+@dataclass(frozen=True)
+class FaultWindow:
+    start: float
+    end: float
+    action: str
+    attributes: dict[str, Any]
+
+
+def client_views(history: History) -> list[ClientView]:
+    views: dict[str, ClientView] = {}
+    for record in history.records:
+        if record.client == NEMESIS or record.kind in (Kind.FAULT_START, Kind.FAULT_END, Kind.LOOP_LAG):
+            continue
+        view = views.setdefault(record.client, ClientView(record.client))
+        _add(view, record, history.seconds(record))
+    return list(views.values())
+
+
+def _add(view: ClientView, record: Record, at: float) -> None:
+    kind = record.kind
+    if kind == Kind.ATTEMPT:
+        view.connections.append(Connection(record.connection, at))
+        return
+    if kind == Kind.OUTCOME:
+        view.outcome, view.outcome_detail, view.ended = record.detail, record.data, at
+        return
+    if kind == Kind.DUPLICATE:
+        view.duplicates.append(record)
+        return
+    if not view.connections:
+        return
+    connection = view.connections[-1]
+    if kind == Kind.RESPONSE:
+        connection.status = record.status
+        connection.responded = at
+        connection.headers = {k.lower(): v for k, v in json.loads(record.detail or "{}").items()}
+    elif kind == Kind.EVENT:
+        connection.events.append(record)
+    elif kind == Kind.COMMENT:
+        connection.comments.append(record)
+    elif kind == Kind.BYTES:
+        connection.reads.append(record)
+
+
+def fault_windows(history: History) -> list[FaultWindow]:
+    """Fault windows in seconds; a fault never removed lasts to the end of the history."""
+    starts: dict[str, tuple[float, dict[str, Any]]] = {}
+    windows = []
+    end_of_history = history.seconds(history.records[-1]) if history.records else 0.0
+    for record in history.records:
+        if record.kind == Kind.FAULT_START:
+            starts[record.event_id] = (history.seconds(record), json.loads(record.detail))
+        elif record.kind == Kind.FAULT_END and record.event_id in starts:
+            start, spec = starts.pop(record.event_id)
+            windows.append(FaultWindow(start, history.seconds(record), spec["action"], spec.get("attributes", {})))
+    for start, spec in starts.values():
+        windows.append(FaultWindow(start, end_of_history, spec["action"], spec.get("attributes", {})))
+    return windows
+
+
+def payload(record: Record) -> dict[str, Any]:
+    """An event's data as PROTOCOL.md JSON, or {} when it is not a JSON object."""
+    try:
+        value = json.loads(record.data)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def heartbeats(connection: Connection, profile: TargetProfile) -> list[Record]:
+    if profile.heartbeat == "comment":
+        return connection.comments
+    return [event for event in connection.events if event.event == profile.heartbeat_event]
+
+
+def timing_of(history: History) -> dict[str, float | None]:
+    return history.meta.get("timing", {})
+
+
+def expectations(history: History) -> dict[str, Any]:
+    return history.meta.get("expect", {})
+
+
+def profile_of(history: History) -> TargetProfile:
+    return TargetProfile.model_validate(history.meta.get("profile", {}))

@@ -1,0 +1,190 @@
+"""`sse-chaos`: run the catalogue, list and validate scenarios, serve the reference server.
+
+Exit status: 0 every check passed or was not applicable; 1 a check failed; 2 a usage,
+configuration or environment error (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from harness.checks import Status
+from harness.client import new_http_client
+from harness.errors import HarnessError
+from harness.profile import TargetProfile, load_profile
+from harness.report import load_runs, write_history, write_report
+from harness.runner import TIMING_PROFILES, Runner, ScenarioRun, summary_of, target_and_proxy
+from harness.scenario import Scenario, find_scenarios, load_scenario
+
+app = typer.Typer(
+    help="Chaos and conformance harness for Server-Sent Events streams.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+
+DEFAULT_REPORT_DIR = Path("reports/latest")
+_STATUS_STYLE = {Status.PASS: "green", Status.FAIL: "bold red", Status.NOT_APPLICABLE: "dim"}
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(2)
+
+
+@app.command()
+def run(
+    target: Annotated[str | None, typer.Option(help="SSE endpoint URL; default: the embedded reference server")] = None,
+    profile: Annotated[str | None, typer.Option(help="target profile name or TOML file")] = None,
+    scenario: Annotated[list[str] | None, typer.Option(help="scenario name or file (repeatable); default: all")] = None,
+    report_dir: Annotated[Path, typer.Option(help="where to write the report")] = DEFAULT_REPORT_DIR,
+    timing: Annotated[str, typer.Option(help="embedded server timings: fast or seed")] = "fast",
+    json_output: Annotated[bool, typer.Option("--json", help="print summary.json to stdout")] = False,
+) -> None:
+    """Run scenarios through Toxiproxy and check the stream's promises.
+
+    Examples:
+
+      sse-chaos run                                   # whole catalogue, embedded server
+
+      sse-chaos run --scenario network-interruption --scenario stall
+
+      sse-chaos run --target http://127.0.0.1:8000/stream/search --timing seed
+    """
+    if timing not in TIMING_PROFILES:
+        raise _fail(f"--timing must be one of {', '.join(TIMING_PROFILES)}, not {timing!r}")
+    try:
+        target_profile = load_profile(profile)
+        paths = find_scenarios(scenario or [])
+        for path in paths:
+            load_scenario(path)
+        report_dir.mkdir(parents=True, exist_ok=True)
+        runs = asyncio.run(_run_all(target, target_profile, timing, paths, report_dir))
+    except HarnessError as error:
+        raise _fail(str(error)) from None
+    except KeyboardInterrupt:
+        raise _fail("interrupted; the report holds the scenarios that finished") from None
+    html = write_report(report_dir, runs)
+    _print_results(runs)
+    if json_output:
+        out.print_json(json.dumps(summary_of(runs)))
+    console.print(f"report: {html.resolve()}", highlight=False, soft_wrap=True)
+    if any(run.error for run in runs):
+        raise typer.Exit(2)
+    raise typer.Exit(0 if all(run.passed for run in runs) else 1)
+
+
+async def _run_all(
+    target_url: str | None, profile: TargetProfile, timing: str, paths: list[Path], report_dir: Path
+) -> list[ScenarioRun]:
+    runs: list[ScenarioRun] = []
+    progress = Progress(
+        TextColumn("{task.description:<28}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+    async with target_and_proxy(target_url, profile, timing, report_dir) as (target, api), new_http_client() as http:
+        runner = Runner(target, api, http)
+        with progress:
+            for path in paths:
+                scenario: Scenario = load_scenario(path)
+                task = progress.add_task(scenario.name, total=scenario.client_count)
+                result = await runner.run_file(path, lambda _name, task=task: progress.advance(task))
+                progress.update(task, description=f"{scenario.name} {'✓' if result.passed else '✗'}")
+                write_history(report_dir, result)
+                runs.append(result)
+    return runs
+
+
+def _print_results(runs: list[ScenarioRun]) -> None:
+    table = Table(title="sse-chaos results", show_lines=False)
+    table.add_column("scenario")
+    table.add_column("verdict")
+    table.add_column("failed checks / detail", overflow="fold")
+    table.add_column("s", justify="right")
+    for run in runs:
+        failed = [f"{r.name}: {r.detail}" for r in run.results if r.status == Status.FAIL]
+        verdict = "[green]pass[/]" if run.passed else ("[bold red]error[/]" if run.error else "[bold red]fail[/]")
+        detail = run.error or "\n".join(failed) or ", ".join(f"{r.name}" for r in run.results if r.status == "pass")
+        table.add_row(run.name, verdict, detail, f"{run.wall_seconds:.1f}")
+    console.print(table)
+
+
+@app.command("list")
+def list_scenarios() -> None:
+    """List the scenario catalogue with what each scenario proves."""
+    table = Table(show_lines=True)
+    table.add_column("scenario")
+    table.add_column("clients", justify="right")
+    table.add_column("what it proves", overflow="fold")
+    try:
+        for path in find_scenarios([]):
+            scenario = load_scenario(path)
+            table.add_row(scenario.name, str(scenario.client_count), scenario.description)
+    except HarnessError as error:
+        raise _fail(str(error)) from None
+    out.print(table)
+
+
+@app.command()
+def validate(files: Annotated[list[Path], typer.Argument(help="scenario or profile TOML files")]) -> None:
+    """Validate scenario or target profile files; one line per file."""
+    for path in files:
+        try:
+            if "profiles" in path.parts:
+                load_profile(str(path))
+            else:
+                load_scenario(path)
+        except HarnessError as error:
+            raise _fail(str(error)) from None
+        out.print(f"{path}: ok", highlight=False)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of scenario files."""
+    out.print_json(json.dumps(Scenario.model_json_schema(by_alias=True)))
+
+
+@app.command()
+def report(report_dir: Annotated[Path, typer.Argument(help="a report directory written by `run`")]) -> None:
+    """Re-check a saved run offline and re-render its report."""
+    if not report_dir.is_dir():
+        raise _fail(f"{report_dir}: no such report directory")
+    runs = load_runs(report_dir)
+    if not runs:
+        raise _fail(f"{report_dir}: no saved histories in it")
+    html = write_report(report_dir, runs)
+    _print_results(runs)
+    console.print(f"report: {html.resolve()}", highlight=False, soft_wrap=True)
+    raise typer.Exit(0 if all(run.passed for run in runs) else 1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="0 picks a free port")] = 8000,
+    log_level: Annotated[str, typer.Option()] = "info",
+) -> None:
+    """Run the reference server (configured by the environment, see README)."""
+    from reference_server.serve import run as run_server
+
+    raise typer.Exit(run_server(host, port, log_level))
+
+
+if __name__ == "__main__":
+    sys.exit(app())

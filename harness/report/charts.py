@@ -1,0 +1,89 @@
+"""Charts as inline SVG (matplotlib, no server, no network), drawn from the history's DataFrame."""
+
+from __future__ import annotations
+
+import io
+from itertools import pairwise
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from harness.checks.views import client_views, fault_windows, heartbeats, profile_of, timing_of
+from harness.history import History, Kind
+
+_MAX_CLIENT_ROWS = 24
+_FAULT_COLOURS = ("#f4a261", "#e76f51", "#9b5de5", "#2a9d8f")
+
+
+def timeline_svg(history: History) -> str:
+    frame = history.to_frame()
+    clients = history.clients()[:_MAX_CLIENT_ROWS]
+    if not clients:
+        return ""
+    profile = profile_of(history)
+    fig, ax = plt.subplots(figsize=(10, 0.9 + 0.28 * len(clients)))
+    _shade_faults(ax, history)
+    rows = {name: index for index, name in enumerate(clients)}
+    shown = frame[frame["client"].isin(rows)]
+    y = shown["client"].map(rows)
+    is_event = shown["kind"] == Kind.EVENT
+    layers = [
+        (is_event & (shown["event"] == profile.content_event), "|", "#8d99ae", "content"),
+        (is_event & (shown["event"] == profile.heartbeat_event), "|", "#1d3557", "heartbeat"),
+        (shown["kind"] == Kind.COMMENT, "|", "#457b9d", "comment"),
+        (shown["kind"] == Kind.ATTEMPT, ">", "#f77f00", "connect"),
+        (shown["kind"] == Kind.ERROR, "x", "#d62828", "cut / error"),
+        (shown["kind"] == Kind.DUPLICATE, "D", "#d62828", "duplicate"),
+        (is_event & shown["event"].isin(profile.terminal_events), "*", "#2a9d8f", "terminal"),
+    ]
+    for mask, marker, colour, label in layers:
+        if mask.any():
+            ax.scatter(shown["t"][mask], y[mask], marker=marker, c=colour, s=40, label=label, linewidths=1)
+    ax.set_yticks(range(len(clients)), clients, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds since scenario start")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18 - 0.3 / len(clients)), ncol=8, fontsize=7, frameon=False)
+    return _svg(fig)
+
+
+def heartbeat_svg(history: History) -> str:
+    profile = profile_of(history)
+    interval = timing_of(history).get("heartbeat")
+    if interval is None or profile.heartbeat == "none":
+        return ""
+    tolerance = history.meta.get("expect", {}).get("heartbeat_tolerance", 0.0)
+    points = []
+    for client in client_views(history):
+        for connection in client.connections:
+            beats = [history.seconds(r) for r in heartbeats(connection, profile)]
+            points += [(b, b - a) for a, b in pairwise(beats)]
+    if not points:
+        return ""
+    fig, ax = plt.subplots(figsize=(10, 2.6))
+    _shade_faults(ax, history)
+    ax.axhspan(interval - tolerance, interval + tolerance, color="#2a9d8f", alpha=0.15, label="tolerance band")
+    ax.axhline(interval, color="#2a9d8f", linewidth=1, label=f"advertised {interval:g} s")
+    ax.scatter([p[0] for p in points], [p[1] for p in points], s=8, c="#1d3557", label="observed inter-arrival")
+    ax.set_xlabel("seconds since scenario start")
+    ax.set_ylabel("seconds between heartbeats")
+    ax.legend(fontsize=7, loc="upper right")
+    return _svg(fig)
+
+
+def _shade_faults(ax: plt.Axes, history: History) -> None:
+    seen: dict[str, str] = {}
+    for window in fault_windows(history):
+        colour = seen.setdefault(window.action, _FAULT_COLOURS[len(seen) % len(_FAULT_COLOURS)])
+        ax.axvspan(window.start, window.end, color=colour, alpha=0.18, label=None)
+        ax.text(window.start, 1.0, window.action, transform=ax.get_xaxis_transform(), fontsize=7, va="bottom")
+
+
+def _svg(fig: plt.Figure) -> str:
+    buffer = io.StringIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="svg")
+    plt.close(fig)
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]

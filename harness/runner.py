@@ -1,0 +1,315 @@
+"""Runs scenarios: target, baseline, proxy, nemesis and clients → one history per scenario → checks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from harness.checks import CheckResult, Status, run_checks
+from harness.checks.views import payload
+from harness.client import ClientSettings, RobustClient, new_http_client
+from harness.embedded import embedded_server
+from harness.errors import ConfigurationError, EnvironmentProblem, HarnessError
+from harness.history import HARNESS, History, Kind
+from harness.nemesis import Nemesis, TimedFault
+from harness.profile import TargetProfile
+from harness.scenario import Scenario, Timing, load_scenario, resolve
+from harness.toxiproxy import ToxiproxyAPI, toxiproxy
+from reference_server.config import FAST_TIMING
+
+TIMING_PROFILES: dict[str, dict[str, float | int]] = {"fast": FAST_TIMING, "seed": {}}
+_LAG_SAMPLE_SECONDS = 0.05
+_PROBE_SECONDS = 15.0
+_PROBE_HEADERS = {"Accept": "text/event-stream", "Accept-Encoding": "identity"}
+_TEARDOWN_MARGIN_SECONDS = 10.0
+
+
+@dataclass
+class ScenarioRun:
+    name: str
+    description: str
+    history: History
+    results: list[CheckResult] = field(default_factory=list)
+    error: str | None = None
+    wall_seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and all(r.status != Status.FAIL for r in self.results)
+
+
+@dataclass
+class Target:
+    url: str
+    profile: TargetProfile
+
+
+@dataclass
+class Baseline:
+    content: str | None
+    reason: str | None
+
+
+@asynccontextmanager
+async def target_and_proxy(
+    target_url: str | None, profile: TargetProfile, timing_profile: str, work_dir: Path
+) -> AsyncIterator[tuple[Target, ToxiproxyAPI]]:
+    """The target (the embedded reference server unless a URL is given) and a Toxiproxy API."""
+    async with AsyncExitStack() as stack:
+        if target_url is None:
+            server = await stack.enter_async_context(
+                embedded_server(TIMING_PROFILES[timing_profile], work_dir / "reference-server.log")
+            )
+            target_url = server.stream_url
+        api = await stack.enter_async_context(toxiproxy(work_dir))
+        yield Target(target_url, profile), api
+
+
+class Runner:
+    def __init__(self, target: Target, api: ToxiproxyAPI, http: httpx.AsyncClient) -> None:
+        self.target = target
+        self.api = api
+        self.http = http
+        self._baselines: dict[tuple[tuple[str, str], ...], asyncio.Future[Baseline]] = {}
+        self._timing: Timing | None = None
+        self._runs = 0
+
+    async def run_file(self, path: Path, on_progress: Callable[[str], None] | None = None) -> ScenarioRun:
+        scenario = load_scenario(path)
+        started = time.monotonic()
+        history = History(meta={"scenario": scenario.name, "description": scenario.description})
+        run = ScenarioRun(scenario.name, scenario.description, history)
+        try:
+            await self._run(scenario, history, on_progress)
+            run.results = run_checks(history)
+        except HarnessError as error:
+            run.error = str(error)
+        run.wall_seconds = time.monotonic() - started
+        return run
+
+    def _params(self, scenario: Scenario) -> dict[str, str]:
+        if self.target.profile.payload != "protocol":
+            return dict(scenario.clients.extra_params)
+        base = {"query": scenario.clients.query, "max_tokens": str(scenario.clients.max_tokens)}
+        return base | scenario.clients.extra_params
+
+    async def timing(self) -> Timing:
+        """What the target advertises: read once from a probe request's headers (or the profile)."""
+        if self._timing is None:
+            self._timing = await self._probe_timing()
+        return self._timing
+
+    async def _probe_timing(self) -> Timing:
+        profile = self.target.profile
+        params = {"query": "probe", "max_tokens": "1"} if profile.payload == "protocol" else {}
+        try:
+            async with asyncio.timeout(_PROBE_SECONDS):
+                request = self.http.build_request("GET", self.target.url, params=params, headers=_PROBE_HEADERS)
+                response = await self.http.send(request, stream=True)
+                await response.aclose()
+        except (TimeoutError, httpx.HTTPError) as error:
+            raise EnvironmentProblem(f"the target {self.target.url} did not answer: {type(error).__name__}") from None
+        if response.status_code != 200:
+            raise EnvironmentProblem(f"the target {self.target.url} answered HTTP {response.status_code}")
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        return Timing(
+            heartbeat=_advertised(headers, profile.interval_header, profile.heartbeat_interval),
+            silence=_advertised(headers, profile.silence_header, profile.silence_threshold),
+            cap=_advertised(headers, profile.cap_header, profile.stream_max_seconds),
+        )
+
+    async def baseline(self, params: dict[str, str]) -> Baseline:
+        """A fault-free answer straight from the target, cached per request."""
+        key = tuple(sorted(params.items()))
+        if key not in self._baselines:
+            self._baselines[key] = asyncio.ensure_future(self._fetch_baseline(params))
+        return await asyncio.shield(self._baselines[key])
+
+    async def _fetch_baseline(self, params: dict[str, str]) -> Baseline:
+        profile = self.target.profile
+        if profile.payload != "protocol":
+            return Baseline(None, None)
+        history = History()
+        settings = ClientSettings(self.target.url, params, max_attempts=3, deadline=600.0)
+        await RobustClient("baseline", settings, history, self.http, profile).run()
+        events = history.of_kind(Kind.EVENT)
+        content = "".join(str(payload(e).get("content", "")) for e in events if e.event == profile.content_event)
+        terminal = next((payload(e) for e in events if e.event in profile.terminal_events), {})
+        return Baseline(content, terminal.get("reason"))
+
+    async def _run(self, scenario: Scenario, history: History, on_progress: Callable[[str], None] | None) -> None:
+        params = self._params(scenario)
+        timing = await self.timing()
+        baseline_task = asyncio.ensure_future(self.baseline(params))
+        expect = scenario.expect
+        deadline = resolve(scenario.clients.deadline, timing)
+        history.meta |= {
+            "target": self.target.url,
+            "profile": self.target.profile.model_dump(mode="json"),
+            "timing": {"heartbeat": timing.heartbeat, "silence": timing.silence, "cap": timing.cap},
+            "expect": expect.model_dump(mode="json")
+            | {
+                "heartbeat_tolerance": resolve(expect.heartbeat_tolerance, timing),
+                "cap_tolerance": resolve(expect.cap_tolerance, timing),
+            },
+            "client_deadline": deadline,
+        }
+        async with self._proxies(scenario) as proxies:
+            faults = self._timeline(scenario, timing, proxies)
+            history.meta["faults"] = [fault.describe() for fault in faults]
+            nemesis = Nemesis(self.api, history, faults)
+            try:
+                await self._play(scenario, history, proxies, params, deadline, nemesis, timing, on_progress)
+            finally:
+                await nemesis.heal()
+        baseline = await baseline_task
+        history.meta["baseline"] = {
+            "content": baseline.content,
+            "reason": baseline.reason,
+            "content_sha256": hashlib.sha256((baseline.content or "").encode()).hexdigest(),
+        }
+
+    @asynccontextmanager
+    async def _proxies(self, scenario: Scenario) -> AsyncIterator[list[str]]:
+        """One proxy, or one per client for a sweep; deleted on every path out."""
+        url = httpx.URL(self.target.url)
+        upstream = f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
+        self._runs += 1
+        count = scenario.client_count if scenario.sweep else 1
+        names: list[str] = []
+        try:
+            for index in range(count):
+                proxy = await self.api.create_proxy(f"sse-{self._runs}-{scenario.name}-{index}", upstream)
+                names.append(f"{proxy.name}|{proxy.listen}")
+            yield names
+        finally:
+            for entry in names:
+                with contextlib.suppress(HarnessError):
+                    await self.api.delete_proxy(entry.split("|")[0])
+
+    def _timeline(self, scenario: Scenario, timing: Timing, proxies: list[str]) -> list[TimedFault]:
+        faults = []
+        for index, fault in enumerate(scenario.faults):
+            at = resolve(fault.at, timing)
+            until = at + resolve(fault.duration, timing) if fault.duration is not None else None
+            for proxy_index, entry in enumerate(proxies):
+                attributes = dict(fault.attributes)
+                if fault.sweep is not None:
+                    attributes[fault.sweep.attribute] = fault.sweep.values()[proxy_index]
+                faults.append(
+                    TimedFault(
+                        fault_id=f"f{index}-p{proxy_index}",
+                        proxy=entry.split("|")[0],
+                        action=fault.action,
+                        at=at,
+                        until=until,
+                        attributes=attributes,
+                        stream=fault.stream,
+                        toxicity=fault.toxicity,
+                    )
+                )
+        return faults
+
+    async def _play(
+        self,
+        scenario: Scenario,
+        history: History,
+        proxies: list[str],
+        params: dict[str, str],
+        deadline: float,
+        nemesis: Nemesis,
+        timing: Timing,
+        on_progress: Callable[[str], None] | None,
+    ) -> None:
+        count = scenario.client_count
+        stagger = resolve(scenario.clients.stagger, timing)
+        loop = asyncio.get_running_loop()
+        await nemesis.apply_initial()
+        started_at = loop.time()
+        history.epoch_ns = time.monotonic_ns()
+
+        async def one_client(index: int) -> None:
+            await asyncio.sleep(index * stagger)
+            listen = proxies[index % len(proxies)].split("|")[1]
+            url = str(httpx.URL(self.target.url).copy_with(host="127.0.0.1", port=int(listen.rsplit(":", 1)[1])))
+            settings = ClientSettings(
+                url, params, max_attempts=scenario.clients.max_attempts, deadline=deadline, backoff_max=1.0
+            )
+            await RobustClient(f"c{index:04d}", settings, history, self.http, self.target.profile).run()
+            if on_progress is not None:
+                on_progress(scenario.name)
+
+        hard_deadline = deadline + stagger * count + _TEARDOWN_MARGIN_SECONDS
+        clients = asyncio.create_task(_gather(one_client(index) for index in range(count)))
+        nemesis_task = asyncio.create_task(nemesis.run(started_at))
+        lag_task = asyncio.create_task(_sample_loop_lag(history))
+        try:
+            async with asyncio.timeout(hard_deadline):
+                pending: set[asyncio.Task[Any]] = {clients, nemesis_task}
+                while clients in pending:
+                    done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    if nemesis_task in done and nemesis_task.exception() is not None:
+                        raise nemesis_task.exception()  # type: ignore[misc]
+        except TimeoutError:
+            raise EnvironmentProblem(
+                f"scenario {scenario.name} overran its hard deadline of {hard_deadline:g} s"
+            ) from None
+        finally:
+            for task in (clients, nemesis_task, lag_task):
+                task.cancel()
+            await asyncio.gather(clients, nemesis_task, lag_task, return_exceptions=True)
+
+
+async def _gather(coroutines: Iterable[Coroutine[Any, Any, None]]) -> None:
+    await asyncio.gather(*coroutines)
+
+
+async def _sample_loop_lag(history: History) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        before = loop.time()
+        await asyncio.sleep(_LAG_SAMPLE_SECONDS)
+        lag_us = int(max(0.0, loop.time() - before - _LAG_SAMPLE_SECONDS) * 1e6)
+        history.add(HARNESS, Kind.LOOP_LAG, nbytes=lag_us)
+
+
+def _advertised(headers: dict[str, str], header: str | None, declared: float | None) -> float | None:
+    if header and header.lower() in headers:
+        try:
+            value = float(headers[header.lower()])
+        except ValueError:
+            raise ConfigurationError(
+                f"the target's {header} is not a number: {headers[header.lower()][:32]!r}"
+            ) from None
+        if value > 0:
+            return value
+    return declared
+
+
+def summary_of(runs: list[ScenarioRun]) -> dict[str, Any]:
+    return {
+        "passed": all(run.passed for run in runs),
+        "scenarios": [
+            {
+                "name": run.name,
+                "description": run.description,
+                "passed": run.passed,
+                "error": run.error,
+                "wall_seconds": round(run.wall_seconds, 3),
+                "checks": [result.to_json() for result in run.results],
+            }
+            for run in runs
+        ],
+    }
+
+
+__all__ = ["TIMING_PROFILES", "Runner", "ScenarioRun", "Target", "new_http_client", "summary_of", "target_and_proxy"]
