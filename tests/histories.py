@@ -1,0 +1,103 @@
+"""Build protocol-shaped histories by hand, to prove checks can fail."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from harness.history import NEMESIS, History, Kind, Record
+from harness.profile import DEFAULT_PROFILE
+
+STREAM = "0123456789abcdef"
+TRACE = "a" * 32
+HEADERS = {
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache",
+    "x-accel-buffering": "no",
+    "x-trace-id": TRACE,
+    "x-stream-id": STREAM,
+    "x-stream-max-seconds": "6",
+    "x-heartbeat-interval": "0.25",
+    "x-silence-threshold": "1",
+}
+
+
+class HistoryBuilder:
+    """One client's stream on a virtual clock; `t` is seconds since the epoch of the history."""
+
+    def __init__(self, chunks: int = 8, heartbeat: float = 0.25) -> None:
+        self.history = History(
+            meta={
+                "scenario": "built",
+                "profile": DEFAULT_PROFILE.model_dump(mode="json"),
+                "timing": {"heartbeat": heartbeat, "silence": 1.0, "cap": 6.0},
+                "expect": {"heartbeat_tolerance": 0.06, "cap_tolerance": 0.5, "outcome": "complete"},
+            },
+            epoch_ns=0,
+        )
+        self.chunks = [f" word{n}" for n in range(chunks)]
+        self.connection = -1
+
+    def add(self, t: float, kind: Kind, client: str = "c0", **values: object) -> Record:
+        record = Record(int(t * 1e9), client, kind.value, **values)  # type: ignore[arg-type]
+        self.history.records.append(record)
+        return record
+
+    def connect(self, t: float, headers: dict[str, str] | None = None) -> None:
+        self.connection += 1
+        self.add(t, Kind.ATTEMPT, connection=self.connection)
+        self.add(
+            t + 0.001, Kind.RESPONSE, connection=self.connection, status=200, detail=json.dumps(headers or HEADERS)
+        )
+
+    def chunk(self, t: float, seq: int, trace: str = TRACE, dropped: bool = False) -> None:
+        data = json.dumps({"stream_id": STREAM, "trace_id": trace, "seq": seq, "content": self.chunks[seq]})
+        kind = Kind.DUPLICATE if dropped else Kind.EVENT
+        self.add(t, Kind.BYTES, connection=self.connection, nbytes=100)
+        self.add(
+            t,
+            kind,
+            connection=self.connection,
+            event="content_chunk",
+            event_id=f"{STREAM}:{seq}",
+            has_id=True,
+            data=data,
+        )
+
+    def heartbeat(self, t: float) -> None:
+        self.add(t, Kind.BYTES, connection=self.connection, nbytes=100)
+        data = json.dumps({"stream_id": STREAM, "trace_id": TRACE})
+        self.add(t, Kind.EVENT, connection=self.connection, event="heartbeat", data=data)
+
+    def complete(self, t: float, reason: str = "finished", content: str | None = None) -> None:
+        answer = "".join(self.chunks) if content is None else content
+        data = {
+            "stream_id": STREAM,
+            "trace_id": TRACE,
+            "reason": reason,
+            "total_chunks": len(self.chunks),
+            "content_sha256": hashlib.sha256(answer.encode()).hexdigest(),
+        }
+        self.add(t, Kind.BYTES, connection=self.connection, nbytes=100)
+        event_id = f"{STREAM}:{len(self.chunks)}"
+        self.add(
+            t, Kind.EVENT, connection=self.connection, event="complete", event_id=event_id, has_id=True,
+            data=json.dumps(data),
+        )  # fmt: skip
+        self.add(t, Kind.OUTCOME, connection=self.connection, detail="complete", data="terminal event")
+
+    def fault(self, start: float, end: float, action: str, **attributes: int) -> None:
+        detail = json.dumps({"action": action, "attributes": attributes})
+        self.add(start, Kind.FAULT_START, client=NEMESIS, event_id="f0", detail=detail)
+        self.add(end, Kind.FAULT_END, client=NEMESIS, event_id="f0", detail=detail)
+
+    def good_stream(self) -> HistoryBuilder:
+        """Eight chunks over one second on one connection, heartbeats every 0.25 s."""
+        self.connect(0.0)
+        for seq in range(len(self.chunks)):
+            self.chunk(0.05 + seq * 0.12, seq)
+        for n in range(1, 4):
+            self.heartbeat(0.001 + n * 0.25)
+        self.complete(1.0)
+        self.history.records.sort(key=lambda r: r.t_ns)
+        return self

@@ -1,0 +1,181 @@
+"""Every check passes a good history and fails a history that violates it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harness.checks import CHECKS, Status, run_checks
+from harness.history import History, Kind
+from tests.histories import HEADERS, HistoryBuilder
+
+
+def status(check: str, history: History) -> Status:
+    return CHECKS[check](history).status
+
+
+def test_a_good_history_passes_every_check() -> None:
+    history = HistoryBuilder().good_stream().history
+    history.meta["expect"] |= {"max_reconnects": 0}
+    results = {r.name: r.status for r in run_checks(history)}
+    assert results == dict.fromkeys(CHECKS, Status.PASS)
+
+
+def test_headers_fail_on_missing_or_malformed_header() -> None:
+    builder = HistoryBuilder()
+    builder.connect(0.0, {k: v for k, v in HEADERS.items() if k != "x-stream-id"} | {"x-heartbeat-interval": "soon"})
+    result = CHECKS["headers"](builder.history)
+    assert result.status == Status.FAIL
+    assert "missing x-stream-id" in result.detail
+    assert "x-heartbeat-interval is not a positive number" in result.detail
+
+
+def test_headers_fail_on_wrong_content_type() -> None:
+    builder = HistoryBuilder()
+    builder.connect(0.0, HEADERS | {"content-type": "text/plain"})
+    assert status("headers", builder.history) == Status.FAIL
+
+
+def test_heartbeat_timing_fails_when_a_heartbeat_is_skipped() -> None:
+    builder = HistoryBuilder(chunks=2)
+    builder.connect(0.0)
+    for t in (0.25, 0.5, 1.0, 1.25):
+        builder.heartbeat(t)
+    builder.complete(1.3)
+    result = CHECKS["heartbeat_timing"](builder.history)
+    assert result.status == Status.FAIL
+    assert "0.500 s apart" in result.detail
+
+
+def test_heartbeat_timing_fails_when_no_heartbeat_ever_comes() -> None:
+    builder = HistoryBuilder(chunks=8)
+    builder.connect(0.0)
+    for seq in range(8):
+        builder.chunk(0.1 * (seq + 1), seq)
+    builder.complete(0.9)
+    assert status("heartbeat_timing", builder.history) == Status.FAIL
+
+
+def test_heartbeat_timing_fails_on_long_silence() -> None:
+    builder = HistoryBuilder(chunks=1, heartbeat=0.25)
+    builder.history.meta["timing"]["silence"] = 0.4
+    builder.connect(0.0)
+    builder.heartbeat(0.25)
+    builder.heartbeat(0.75)
+    result = CHECKS["heartbeat_timing"](builder.history)
+    assert result.status == Status.FAIL
+    assert "silence of 0.500 s" in result.detail
+
+
+def test_heartbeat_gaps_across_a_fault_are_excluded_and_jitter_widens() -> None:
+    builder = HistoryBuilder(chunks=1)
+    builder.connect(0.0)
+    for t in (0.25, 0.5, 1.4, 1.65, 1.97, 2.15):
+        builder.heartbeat(t)
+    builder.fault(0.6, 1.3, "down")
+    builder.fault(1.5, 2.5, "latency", latency=100, jitter=30)
+    builder.history.records.sort(key=lambda r: r.t_ns)
+    result = CHECKS["heartbeat_timing"](builder.history)
+    assert result.status == Status.PASS, result.detail
+    assert result.evidence["intervals_excluded_for_faults"] >= 1
+
+
+def test_duration_cap_fails_when_stream_outlives_cap() -> None:
+    builder = HistoryBuilder(chunks=1)
+    builder.connect(0.0)
+    builder.complete(7.0)
+    assert status("duration_cap", builder.history) == Status.FAIL
+
+
+def test_duration_cap_fails_when_a_cap_was_expected_but_stream_finished() -> None:
+    history = HistoryBuilder().good_stream().history
+    history.meta["expect"]["reason"] = "duration_cap"
+    result = CHECKS["duration_cap"](history)
+    assert result.status == Status.FAIL
+    assert "not complete/duration_cap" in result.detail
+
+
+def test_no_duplicates_fails_even_when_the_client_dropped_the_copy() -> None:
+    builder = HistoryBuilder().good_stream()
+    builder.chunk(0.95, 3, dropped=True)
+    result = CHECKS["no_duplicates"](builder.history)
+    assert result.status == Status.FAIL
+    assert "sent twice" in result.detail
+
+
+def test_no_loss_fails_on_a_gap_in_seq() -> None:
+    builder = HistoryBuilder().good_stream()
+    records = builder.history.records
+    builder.history.records = [r for r in records if not (r.kind == "event" and '"seq": 4' in r.data)]
+    result = CHECKS["no_loss"](builder.history)
+    assert result.status == Status.FAIL
+    assert "content seq 5 where 4 was due" in result.detail
+
+
+def test_no_loss_fails_when_checksum_disagrees() -> None:
+    builder = HistoryBuilder()
+    builder.connect(0.0)
+    for seq in range(8):
+        builder.chunk(0.1 * (seq + 1), seq)
+    builder.complete(0.9, content="something else")
+    assert "content_sha256" in CHECKS["no_loss"](builder.history).detail
+
+
+def test_no_loss_fails_when_answer_differs_from_baseline() -> None:
+    history = HistoryBuilder().good_stream().history
+    history.meta["baseline"] = {"content": " word0 other", "reason": "finished"}
+    assert "baseline" in CHECKS["no_loss"](history).detail
+
+
+def test_trace_propagation_fails_when_a_reconnection_changes_trace_id() -> None:
+    builder = HistoryBuilder()
+    builder.connect(0.0)
+    builder.chunk(0.1, 0)
+    builder.connect(0.5, HEADERS | {"x-trace-id": "b" * 32})
+    builder.chunk(0.6, 1)
+    result = CHECKS["trace_propagation"](builder.history)
+    assert result.status == Status.FAIL
+    assert "2 different trace ids" in result.detail
+
+
+def test_trace_propagation_fails_when_an_event_carries_another_trace() -> None:
+    builder = HistoryBuilder()
+    builder.connect(0.0)
+    builder.chunk(0.1, 0, trace="c" * 32)
+    assert status("trace_propagation", builder.history) == Status.FAIL
+
+
+def test_completion_fails_on_deadline() -> None:
+    builder = HistoryBuilder()
+    builder.connect(0.0)
+    builder.add(5.0, Kind.OUTCOME, detail="deadline", data="no terminal event within 5 s")
+    result = CHECKS["completion"](builder.history)
+    assert result.status == Status.FAIL
+    assert result.evidence["outcomes"] == {"deadline": 1}
+
+
+@pytest.mark.parametrize(("low", "high", "expected"), [(1, None, Status.FAIL), (None, 0, Status.PASS)])
+def test_reconnect_bounds(low: int | None, high: int | None, expected: Status) -> None:
+    history = HistoryBuilder().good_stream().history
+    history.meta["expect"] |= {"min_reconnects": low, "max_reconnects": high}
+    assert status("reconnect_bounds", history) == expected
+
+
+def test_checks_not_applicable_for_an_opaque_target() -> None:
+    history = HistoryBuilder().good_stream().history
+    history.meta["profile"] |= {"payload": "opaque", "trace_header": None, "heartbeat": "none"}
+    history.meta["timing"]["cap"] = None
+    results = {r.name: r.status for r in run_checks(history)}
+    for name in ("no_loss", "trace_propagation", "heartbeat_timing", "duration_cap", "reconnect_bounds"):
+        assert results[name] == Status.NOT_APPLICABLE, name
+
+
+def test_history_round_trips_through_json_and_frame(tmp_path: object) -> None:
+    history = HistoryBuilder().good_stream().history
+    restored = History.from_json(json.loads(json.dumps(history.to_json())))
+    assert restored.records == history.records
+    assert restored.meta == history.meta
+    frame = restored.to_frame()
+    assert list(frame.columns[:3]) == ["t_ns", "t", "client"]
+    assert len(frame) == len(history.records)

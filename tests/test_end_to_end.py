@@ -1,0 +1,87 @@
+"""Through the real Toxiproxy: the catalogue passes, and a broken server is caught."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from harness.checks import Status
+from harness.client import new_http_client
+from harness.errors import EnvironmentProblem
+from harness.profile import DEFAULT_PROFILE
+from harness.runner import Runner, Target
+from harness.toxiproxy import find_binary, toxiproxy
+from tests.broken_server import broken_server
+
+
+def _require_toxiproxy() -> None:
+    try:
+        find_binary()
+    except EnvironmentProblem as missing:
+        pytest.skip(f"{missing} (scripts/setup builds it; CI always does)")
+
+
+def test_whole_catalogue_passes_against_the_reference_server(tmp_path: Path) -> None:
+    _require_toxiproxy()
+    report = tmp_path / "report"
+    result = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "run", "--report-dir", str(report)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["passed"] is True
+    names = {scenario["name"] for scenario in summary["scenarios"]}
+    assert {"baseline", "network-interruption", "stall", "cut-sweep", "cap-across-reconnects"} <= names
+    assert all(check["status"] in ("pass", "not_applicable") for s in summary["scenarios"] for check in s["checks"])
+    suites = ET.parse(report / "junit.xml").getroot()
+    assert len(suites.findall("testsuite")) == len(names)
+    assert sum(int(s.get("failures", "0")) for s in suites.findall("testsuite")) == 0
+    assert "report.html" in result.stderr
+    assert (report / "events.csv").stat().st_size > 0
+    assert (report / "report.html").read_text().count("<svg") >= len(names)
+
+
+@pytest.mark.asyncio
+async def test_broken_server_fails_the_matching_checks(tmp_path: Path) -> None:
+    _require_toxiproxy()
+    scenario = tmp_path / "plain.toml"
+    scenario.write_text('name = "plain"\ndescription = "no faults"\n[clients]\ncount = 1\ndeadline = "5s"\n')
+    async with broken_server() as url, toxiproxy(tmp_path) as api, new_http_client() as http:
+        run = await Runner(Target(url, DEFAULT_PROFILE), api, http).run_file(scenario)
+    verdicts = {result.name: result for result in run.results}
+    assert run.error is None
+    assert verdicts["no_duplicates"].status == Status.FAIL
+    assert "sent twice" in verdicts["no_duplicates"].detail
+    assert verdicts["heartbeat_timing"].status == Status.FAIL
+    assert verdicts["no_loss"].status == Status.PASS  # the client dropped the copy: no loss, yet a duplicate
+    assert verdicts["completion"].status == Status.PASS
+    assert not run.passed
+
+
+def test_missing_toxiproxy_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("harness.toxiproxy.server.PROJECT_BINARY", tmp_path / "absent")
+    monkeypatch.delenv("TOXIPROXY_SERVER", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(EnvironmentProblem, match="toxiproxy-server not found: run scripts/install-toxiproxy"):
+        find_binary()
+
+
+def test_bad_scenario_is_a_usage_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        'name = "bad"\ndescription = "x"\ncolour = "red"\n[[faults]]\nat = "2 fortnights"\naction = "down"\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "validate", str(bad)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "colour" in result.stderr
+    assert "faults.0.at" in result.stderr
