@@ -1,0 +1,190 @@
+"""The robust client against servers that cut, stall and misbehave on command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import pytest
+
+from harness.client import Callbacks, ClientSettings, Outcome, RobustClient, State, new_http_client
+from harness.embedded import EmbeddedServer
+from harness.history import History, Kind
+
+pytestmark = pytest.mark.asyncio
+
+Handler = Callable[[int, dict[str, str], asyncio.StreamWriter], Awaitable[None]]
+SSE_HEAD = "HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nX-Trace-ID: t-1\r\nConnection: close\r\n\r\n"
+
+
+@asynccontextmanager
+async def raw_server(handler: Handler) -> AsyncIterator[str]:
+    """An HTTP/1.1 server whose every connection is answered by `handler(n, headers, writer)`."""
+    connections = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")[1:]
+        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in head if line)}
+        number, connections = connections, connections + 1
+        try:
+            await handler(number, headers, writer)
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/sse"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def run_client(url: str, **settings: object) -> tuple[RobustClient, History, Outcome]:
+    history = History()
+    options = {"max_attempts": 5, "deadline": 5.0, "backoff_initial": 0.01} | settings
+    async with new_http_client() as http:
+        client = RobustClient("c", ClientSettings(url, **options), history, http)  # type: ignore[arg-type]
+        result = await client.run()
+    return client, history, result.outcome
+
+
+def sent_headers(history: History) -> list[dict[str, str]]:
+    return [json.loads(r.detail) for r in history.of_kind(Kind.ATTEMPT)]
+
+
+async def test_resumes_after_a_cut_with_last_event_id_and_trace_id() -> None:
+    async def handler(number: int, headers: dict[str, str], writer: asyncio.StreamWriter) -> None:
+        writer.write(SSE_HEAD.format(ctype="text/event-stream").encode())
+        if number == 0:
+            writer.write(b"id: s:0\ndata: a\n\nid: s:1\ndata: b\n\nid: s:2\ndata: partial")
+        else:
+            writer.write(b"id: s:2\ndata: c\n\nevent: complete\ndata: {}\n\n")
+        await writer.drain()
+
+    async with raw_server(handler) as url:
+        client, history, outcome = await run_client(url)
+    assert outcome == Outcome.COMPLETE
+    assert sent_headers(history) == [{}, {"Last-Event-ID": "s:1", "X-Trace-ID": "t-1"}]
+    assert [r.data for r in history.of_kind(Kind.EVENT)] == ["a", "b", "c", "{}"]
+    assert client.connection == 1
+
+
+async def test_duplicate_ids_are_dropped_and_recorded() -> None:
+    async def handler(number: int, headers: dict[str, str], writer: asyncio.StreamWriter) -> None:
+        writer.write(SSE_HEAD.format(ctype="text/event-stream").encode())
+        writer.write(b"id: s:0\ndata: a\n\n" if number == 0 else b"id: s:0\ndata: a\n\nevent: complete\ndata: x\n\n")
+        await writer.drain()
+
+    async with raw_server(handler) as url:
+        _, history, outcome = await run_client(url)
+    assert outcome == Outcome.COMPLETE
+    assert [r.event_id for r in history.of_kind(Kind.DUPLICATE)] == ["s:0"]
+
+
+async def test_silence_triggers_reconnection() -> None:
+    async def handler(number: int, headers: dict[str, str], writer: asyncio.StreamWriter) -> None:
+        writer.write(SSE_HEAD.format(ctype="text/event-stream").encode())
+        if number == 0:
+            writer.write(b"id: s:0\ndata: a\n\n")
+            await writer.drain()
+            await asyncio.sleep(2)  # stall without closing
+        else:
+            writer.write(b"event: complete\ndata: x\n\n")
+            await writer.drain()
+
+    async with raw_server(handler) as url:
+        _, history, outcome = await run_client(url, silence_threshold=0.2)
+    assert outcome == Outcome.COMPLETE
+    errors = [r.detail for r in history.of_kind(Kind.ERROR)]
+    assert errors[0].startswith("silence: no byte for 0.2 s")
+
+
+@pytest.mark.parametrize(
+    ("status_line", "ctype", "expected"),
+    [
+        ("HTTP/1.1 204 No Content", "text/event-stream", "204"),
+        ("HTTP/1.1 503 Service Unavailable", "text/event-stream", "HTTP 503"),
+        ("HTTP/1.1 200 OK", "text/html", "'text/html'"),
+        ("HTTP/1.1 200 OK", "text/event-streamx", "not text/event-stream"),
+    ],
+)
+async def test_bad_status_or_content_type_fails_for_good(status_line: str, ctype: str, expected: str) -> None:
+    async def handler(number: int, headers: dict[str, str], writer: asyncio.StreamWriter) -> None:
+        writer.write(f"{status_line}\r\nContent-Type: {ctype}\r\nContent-Length: 0\r\n\r\n".encode())
+        await writer.drain()
+
+    async with raw_server(handler) as url:
+        client, history, outcome = await run_client(url)
+    assert outcome == Outcome.HTTP_ERROR
+    assert expected in history.of_kind(Kind.OUTCOME)[0].data
+    assert client.connection == 0
+
+
+async def test_media_type_compared_case_insensitively() -> None:
+    async def handler(number: int, headers: dict[str, str], writer: asyncio.StreamWriter) -> None:
+        writer.write(
+            SSE_HEAD.format(ctype="Text/Event-Stream; charset=UTF-8").encode() + b"event: complete\ndata: x\n\n"
+        )
+        await writer.drain()
+
+    async with raw_server(handler) as url:
+        _, _, outcome = await run_client(url)
+    assert outcome == Outcome.COMPLETE
+
+
+async def test_gives_up_after_max_attempts_and_reports_states() -> None:
+    states: list[State] = []
+
+    async def handler(number: int, headers: dict[str, str], writer: asyncio.StreamWriter) -> None:
+        writer.write(SSE_HEAD.format(ctype="text/event-stream").encode() + b": hello\n\n")
+        await writer.drain()
+
+    async with raw_server(handler) as url, new_http_client() as http:
+        settings = ClientSettings(url, max_attempts=3, deadline=5, backoff_initial=0.01)
+        client = RobustClient("c", settings, History(), http, callbacks=Callbacks(on_state=states.append))
+        result = await client.run()
+    assert result.outcome == Outcome.GAVE_UP
+    assert result.connections == 3
+    assert states[0] == State.CONNECTING
+    assert State.RECONNECTING in states
+    assert states[-1] == State.DISCONNECTED
+
+
+async def test_hostile_endless_line_is_a_protocol_error() -> None:
+    async def handler(number: int, headers: dict[str, str], writer: asyncio.StreamWriter) -> None:
+        writer.write(SSE_HEAD.format(ctype="text/event-stream").encode())
+        for _ in range(64):
+            writer.write(b"x" * 4096)
+            await writer.drain()
+
+    async with raw_server(handler) as url:
+        _, history, outcome = await run_client(url, max_line_bytes=16_384)
+    assert outcome == Outcome.PROTOCOL_ERROR
+    assert "longer than 16384 bytes" in history.of_kind(Kind.OUTCOME)[0].data
+
+
+async def test_deadline_ends_a_client_whose_server_never_answers() -> None:
+    async def handler(number: int, headers: dict[str, str], writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(5)
+
+    async with raw_server(handler) as url:
+        _, _, outcome = await run_client(url, deadline=0.3)
+    assert outcome == Outcome.DEADLINE
+
+
+async def test_reference_stream_end_to_end_with_callbacks(server: EmbeddedServer) -> None:
+    content: list[str] = []
+    beats: list[object] = []
+    callbacks = Callbacks(on_content=lambda e: content.append(json.loads(e.data)["content"]), on_heartbeat=beats.append)
+    async with new_http_client() as http:
+        settings = ClientSettings(server.stream_url, {"query": "cb", "max_tokens": "80"}, deadline=10)
+        client = RobustClient("c", settings, History(), http, callbacks=callbacks)
+        result = await client.run()
+    assert result.outcome == Outcome.COMPLETE
+    assert content
+    assert beats
+    assert client.silence_threshold == 0.6  # adopted from X-Silence-Threshold
+    assert client.retry_ms == 20
