@@ -87,10 +87,6 @@ class ToxiproxyServer:
             await stop_process(self._process)
             self._process = None
 
-    async def restart(self) -> None:
-        await self.stop()
-        await self.start()
-
 
 @asynccontextmanager
 async def toxiproxy(log_dir: Path | None = None) -> AsyncIterator[ToxiproxyAPI]:
