@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
 class HarnessError(Exception):
@@ -25,3 +29,17 @@ def describe_validation_error(path: Path, error: ValidationError) -> str:
         where = ".".join(str(part) for part in item["loc"]) or "(top level)"
         problems.append(f"{where}: {item['msg']}")
     return f"{path}: " + "; ".join(problems)
+
+
+def load_toml_model(path: Path, model: type[Model], what: str) -> Model:
+    """Read a TOML file into a validated model; every problem is one ConfigurationError line."""
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigurationError(f"{path}: no such {what} file") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigurationError(f"{path}: not valid TOML: {error}") from None
+    try:
+        return model.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigurationError(describe_validation_error(path, error)) from None

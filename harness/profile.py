@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from harness.errors import ConfigurationError, describe_validation_error
+from harness.errors import load_toml_model
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "scenarios" / "profiles"
 
@@ -54,13 +53,4 @@ def load_profile(name_or_path: str | None) -> TargetProfile:
     path = Path(name_or_path)
     if not path.suffix:
         path = PROFILES_DIR / f"{name_or_path}.toml"
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigurationError(f"profile {name_or_path!r}: no such file ({path})") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigurationError(f"{path}: not valid TOML: {error}") from None
-    try:
-        return TargetProfile.model_validate(raw)
-    except ValidationError as error:
-        raise ConfigurationError(describe_validation_error(path, error)) from None
+    return load_toml_model(path, TargetProfile, "profile")

@@ -8,27 +8,16 @@ runs against sub-second test timings and against a production server's 5 / 15 / 
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from harness.errors import ConfigurationError, describe_validation_error
+from harness.errors import ConfigurationError, load_toml_model
 from harness.toxiproxy.toxics import TOXIC_TYPES, make_toxic
 
 CATALOGUE_DIR = Path(__file__).resolve().parent.parent / "scenarios"
-CHECK_NAMES = (
-    "headers",
-    "heartbeat_timing",
-    "duration_cap",
-    "no_duplicates",
-    "no_loss",
-    "trace_propagation",
-    "completion",
-    "reconnect_bounds",
-)
 CheckName = Literal[
     "headers",
     "heartbeat_timing",
@@ -39,6 +28,7 @@ CheckName = Literal[
     "completion",
     "reconnect_bounds",
 ]
+CHECK_NAMES: tuple[CheckName, ...] = get_args(CheckName)
 
 _TERM = re.compile(r"(?P<number>\d+(?:\.\d+)?)?\s*(?P<unit>ms|s|heartbeats?|silence|cap)?")
 _SYMBOLS = {"heartbeat": "heartbeat", "heartbeats": "heartbeat", "silence": "silence", "cap": "cap"}
@@ -191,16 +181,7 @@ class Scenario(_Strict):
 
 
 def load_scenario(path: Path) -> Scenario:
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigurationError(f"{path}: no such scenario file") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigurationError(f"{path}: not valid TOML: {error}") from None
-    try:
-        return Scenario.model_validate(raw)
-    except ValidationError as error:
-        raise ConfigurationError(describe_validation_error(path, error)) from None
+    return load_toml_model(path, Scenario, "scenario")
 
 
 def catalogue(directory: Path = CATALOGUE_DIR) -> list[Path]:
