@@ -312,3 +312,12 @@ async def test_graceful_shutdown_sends_final_event_and_exits(start_server: Serve
     assert (final["code"], final["retryable"]) == ("shutting_down", True)
     assert running.process.returncode == 0
     assert elapsed < 5
+
+
+async def test_detached_stream_expires_after_resume_ttl(start_server: ServerFactory) -> None:
+    async with start_server(stream_resume_ttl=0.3) as short_lived:
+        first = await read_stream(short_lived.stream_url, LONG, stop=seq_at_least(1))
+        last_id = [e.id for e in first.events if e.has_id][-1]
+        await wait_for_metric(short_lived, "sse_logical_streams", 0)
+        late = await read_stream(short_lived.stream_url, LONG, headers={"Last-Event-ID": last_id})
+    assert late.of("error")[0]["code"] == "unknown_stream"
