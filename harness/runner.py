@@ -16,14 +16,14 @@ import httpx
 
 from harness.checks import CheckResult, Status, run_checks
 from harness.checks.views import payload
-from harness.client import ClientSettings, RobustClient, new_http_client
+from harness.client import ClientSettings, RobustClient
 from harness.embedded import embedded_server
 from harness.errors import ConfigurationError, EnvironmentProblem, HarnessError
 from harness.history import HARNESS, History, Kind
 from harness.nemesis import Nemesis, TimedFault
 from harness.profile import TargetProfile
 from harness.scenario import Scenario, Timing, load_scenario, resolve
-from harness.toxiproxy import ToxiproxyAPI, toxiproxy
+from harness.toxiproxy import Proxy, ToxiproxyAPI, toxiproxy
 from reference_server.config import FAST_TIMING
 
 TIMING_PROFILES: dict[str, dict[str, float | int]] = {"fast": FAST_TIMING, "seed": {}}
@@ -179,36 +179,35 @@ class Runner:
         }
 
     @asynccontextmanager
-    async def _proxies(self, scenario: Scenario) -> AsyncIterator[list[str]]:
+    async def _proxies(self, scenario: Scenario) -> AsyncIterator[list[Proxy]]:
         """One proxy, or one per client for a sweep; deleted on every path out."""
         url = httpx.URL(self.target.url)
         upstream = f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
         self._runs += 1
         count = scenario.client_count if scenario.sweep else 1
-        names: list[str] = []
+        proxies: list[Proxy] = []
         try:
             for index in range(count):
-                proxy = await self.api.create_proxy(f"sse-{self._runs}-{scenario.name}-{index}", upstream)
-                names.append(f"{proxy.name}|{proxy.listen}")
-            yield names
+                proxies.append(await self.api.create_proxy(f"sse-{self._runs}-{scenario.name}-{index}", upstream))
+            yield proxies
         finally:
-            for entry in names:
+            for proxy in proxies:
                 with contextlib.suppress(HarnessError):
-                    await self.api.delete_proxy(entry.split("|")[0])
+                    await self.api.delete_proxy(proxy.name)
 
-    def _timeline(self, scenario: Scenario, timing: Timing, proxies: list[str]) -> list[TimedFault]:
+    def _timeline(self, scenario: Scenario, timing: Timing, proxies: list[Proxy]) -> list[TimedFault]:
         faults = []
         for index, fault in enumerate(scenario.faults):
             at = resolve(fault.at, timing)
             until = at + resolve(fault.duration, timing) if fault.duration is not None else None
-            for proxy_index, entry in enumerate(proxies):
+            for proxy_index, proxy in enumerate(proxies):
                 attributes = dict(fault.attributes)
                 if fault.sweep is not None:
                     attributes[fault.sweep.attribute] = fault.sweep.values()[proxy_index]
                 faults.append(
                     TimedFault(
                         fault_id=f"f{index}-p{proxy_index}",
-                        proxy=entry.split("|")[0],
+                        proxy=proxy.name,
                         action=fault.action,
                         at=at,
                         until=until,
@@ -223,7 +222,7 @@ class Runner:
         self,
         scenario: Scenario,
         history: History,
-        proxies: list[str],
+        proxies: list[Proxy],
         params: dict[str, str],
         deadline: float,
         nemesis: Nemesis,
@@ -239,8 +238,8 @@ class Runner:
 
         async def one_client(index: int) -> None:
             await asyncio.sleep(index * stagger)
-            listen = proxies[index % len(proxies)].split("|")[1]
-            url = str(httpx.URL(self.target.url).copy_with(host="127.0.0.1", port=int(listen.rsplit(":", 1)[1])))
+            port = proxies[index % len(proxies)].port
+            url = str(httpx.URL(self.target.url).copy_with(host="127.0.0.1", port=port))
             settings = ClientSettings(
                 url, params, max_attempts=scenario.clients.max_attempts, deadline=deadline, backoff_max=1.0
             )
@@ -312,4 +311,4 @@ def summary_of(runs: list[ScenarioRun]) -> dict[str, Any]:
     }
 
 
-__all__ = ["TIMING_PROFILES", "Runner", "ScenarioRun", "Target", "new_http_client", "summary_of", "target_and_proxy"]
+__all__ = ["TIMING_PROFILES", "Runner", "ScenarioRun", "Target", "summary_of", "target_and_proxy"]
