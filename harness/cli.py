@@ -35,7 +35,6 @@ console = Console(stderr=True)
 out = Console()
 
 DEFAULT_REPORT_DIR = Path("reports/latest")
-_STATUS_STYLE = {Status.PASS: "green", Status.FAIL: "bold red", Status.NOT_APPLICABLE: "dim"}
 
 
 def _fail(message: str) -> typer.Exit:
@@ -66,27 +65,23 @@ def run(
         raise _fail(f"--timing must be one of {', '.join(TIMING_PROFILES)}, not {timing!r}")
     try:
         target_profile = load_profile(profile)
-        paths = find_scenarios(scenario or [])
-        for path in paths:
-            load_scenario(path)
+        scenarios = [load_scenario(path) for path in find_scenarios(scenario or [])]
         report_dir.mkdir(parents=True, exist_ok=True)
-        runs = asyncio.run(_run_all(target, target_profile, timing, paths, report_dir))
+        runs = asyncio.run(_run_all(target, target_profile, timing, scenarios, report_dir))
     except HarnessError as error:
         raise _fail(str(error)) from None
     except KeyboardInterrupt:
         raise _fail("interrupted; the report holds the scenarios that finished") from None
-    html = write_report(report_dir, runs)
-    _print_results(runs)
+    _publish(report_dir, runs)
     if json_output:
         out.print_json(json.dumps(summary_of(runs)))
-    console.print(f"report: {html.resolve()}", highlight=False, soft_wrap=True)
     if any(run.error for run in runs):
         raise typer.Exit(2)
     raise typer.Exit(0 if all(run.passed for run in runs) else 1)
 
 
 async def _run_all(
-    target_url: str | None, profile: TargetProfile, timing: str, paths: list[Path], report_dir: Path
+    target_url: str | None, profile: TargetProfile, timing: str, scenarios: list[Scenario], report_dir: Path
 ) -> list[ScenarioRun]:
     runs: list[ScenarioRun] = []
     progress = Progress(
@@ -100,14 +95,20 @@ async def _run_all(
     async with target_and_proxy(target_url, profile, timing, report_dir) as (target, api), new_http_client() as http:
         runner = Runner(target, api, http)
         with progress:
-            for path in paths:
-                scenario: Scenario = load_scenario(path)
+            for scenario in scenarios:
                 task = progress.add_task(scenario.name, total=scenario.client_count)
-                result = await runner.run_file(path, lambda _name, task=task: progress.advance(task))
+                result = await runner.run(scenario, lambda _name, task=task: progress.advance(task))
                 progress.update(task, description=f"{scenario.name} {'✓' if result.passed else '✗'}")
                 write_history(report_dir, result)
                 runs.append(result)
     return runs
+
+
+def _publish(report_dir: Path, runs: list[ScenarioRun]) -> None:
+    """Write the report files, show the result table and where report.html is."""
+    html = write_report(report_dir, runs)
+    _print_results(runs)
+    console.print(f"report: {html.resolve()}", highlight=False, soft_wrap=True)
 
 
 def _print_results(runs: list[ScenarioRun]) -> None:
@@ -119,7 +120,9 @@ def _print_results(runs: list[ScenarioRun]) -> None:
     for run in runs:
         failed = [f"{r.name}: {r.detail}" for r in run.results if r.status == Status.FAIL]
         verdict = "[green]pass[/]" if run.passed else ("[bold red]error[/]" if run.error else "[bold red]fail[/]")
-        detail = run.error or "\n".join(failed) or ", ".join(f"{r.name}" for r in run.results if r.status == "pass")
+        detail = (
+            run.error or "\n".join(failed) or ", ".join(f"{r.name}" for r in run.results if r.status == Status.PASS)
+        )
         table.add_row(run.name, verdict, detail, f"{run.wall_seconds:.1f}")
     console.print(table)
 
@@ -168,9 +171,7 @@ def report(report_dir: Annotated[Path, typer.Argument(help="a report directory w
     runs = load_runs(report_dir)
     if not runs:
         raise _fail(f"{report_dir}: no saved histories in it")
-    html = write_report(report_dir, runs)
-    _print_results(runs)
-    console.print(f"report: {html.resolve()}", highlight=False, soft_wrap=True)
+    _publish(report_dir, runs)
     raise typer.Exit(0 if all(run.passed for run in runs) else 1)
 
 

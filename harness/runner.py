@@ -22,7 +22,7 @@ from harness.errors import ConfigurationError, EnvironmentProblem, HarnessError
 from harness.history import HARNESS, History, Kind
 from harness.nemesis import Nemesis, TimedFault
 from harness.profile import TargetProfile
-from harness.scenario import Scenario, Timing, load_scenario, resolve
+from harness.scenario import Scenario, Timing, resolve
 from harness.toxiproxy import Proxy, ToxiproxyAPI, toxiproxy
 from reference_server.config import FAST_TIMING
 
@@ -83,8 +83,7 @@ class Runner:
         self._timing: Timing | None = None
         self._runs = 0
 
-    async def run_file(self, path: Path, on_progress: Callable[[str], None] | None = None) -> ScenarioRun:
-        scenario = load_scenario(path)
+    async def run(self, scenario: Scenario, on_progress: Callable[[str], None] | None = None) -> ScenarioRun:
         started = time.monotonic()
         history = History(meta={"scenario": scenario.name, "description": scenario.description})
         run = ScenarioRun(scenario.name, scenario.description, history)

@@ -15,6 +15,7 @@ from harness.client import new_http_client
 from harness.errors import EnvironmentProblem
 from harness.profile import DEFAULT_PROFILE
 from harness.runner import Runner, Target
+from harness.scenario import load_scenario
 from harness.toxiproxy import find_binary, toxiproxy
 from tests.broken_server import broken_server
 
@@ -55,7 +56,7 @@ async def test_broken_server_fails_the_matching_checks(tmp_path: Path) -> None:
     scenario = tmp_path / "plain.toml"
     scenario.write_text('name = "plain"\ndescription = "no faults"\n[clients]\ncount = 1\ndeadline = "5s"\n')
     async with broken_server() as url, toxiproxy(tmp_path) as api, new_http_client() as http:
-        run = await Runner(Target(url, DEFAULT_PROFILE), api, http).run_file(scenario)
+        run = await Runner(Target(url, DEFAULT_PROFILE), api, http).run(load_scenario(scenario))
     verdicts = {result.name: result for result in run.results}
     assert run.error is None
     assert verdicts["no_duplicates"].status == Status.FAIL
