@@ -67,10 +67,6 @@ class History:
         self.records.append(record)
         return record
 
-    def extend(self, other: History) -> None:
-        self.records.extend(other.records)
-        self.records.sort(key=lambda r: r.t_ns)
-
     def of_kind(self, *kinds: Kind) -> list[Record]:
         wanted = {k.value for k in kinds}
         return [r for r in self.records if r.kind in wanted]
@@ -78,9 +74,6 @@ class History:
     def clients(self) -> list[str]:
         names = dict.fromkeys(r.client for r in self.records if r.client not in (NEMESIS, HARNESS))
         return list(names)
-
-    def for_client(self, client: str) -> list[Record]:
-        return [r for r in self.records if r.client == client]
 
     def seconds(self, record: Record) -> float:
         return (record.t_ns - self.epoch_ns) / 1e9

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 
 from harness.checks.results import CheckResult, not_applicable, verdict
@@ -21,27 +20,20 @@ def check_no_duplicates(history: History) -> CheckResult:
     problems: list[str] = []
     ids_seen = 0
     for client in client_views(history):
-        sent = [r for r in client.events + client.duplicates if r.has_id]
+        received = client.events + client.duplicates
+        sent = [r for r in received if r.has_id]
         ids_seen += len(sent)
         repeated = [event_id for event_id, n in Counter(r.event_id for r in sent).items() if n > 1]
         if repeated:
             problems.append(f"{client.name}: {len(repeated)} event ids sent twice, first {repeated[0][:80]!r}")
         if profile.payload == "protocol":
-            seqs = [_seq(r.data) for r in client.events + client.duplicates if r.event == profile.content_event]
-            twice = sorted(seq for seq, n in Counter(s for s in seqs if s is not None).items() if n > 1)
+            seqs = [payload(r).get("seq") for r in received if r.event == profile.content_event]
+            twice = sorted(seq for seq, n in Counter(s for s in seqs if isinstance(s, int)).items() if n > 1)
             if twice:
                 problems.append(f"{client.name}: content seq {twice[0]} sent twice ({len(twice)} seqs repeated)")
     if ids_seen == 0 and profile.payload != "protocol":
         return not_applicable(DUPLICATES, "the target sends no event ids")
     return verdict(DUPLICATES, problems, f"{ids_seen} event ids, none repeated", event_ids=ids_seen)
-
-
-def _seq(data: str) -> int | None:
-    try:
-        value = json.loads(data).get("seq")
-    except (ValueError, AttributeError):
-        return None
-    return value if isinstance(value, int) else None
 
 
 def check_no_loss(history: History) -> CheckResult:

@@ -35,10 +35,6 @@ class ClientView:
     def events(self) -> list[Record]:
         return [event for connection in self.connections for event in connection.events]
 
-    @property
-    def started(self) -> float:
-        return self.connections[0].started if self.connections else 0.0
-
 
 @dataclass(frozen=True)
 class FaultWindow:
