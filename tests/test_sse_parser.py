@@ -146,7 +146,7 @@ def test_oversized_line_in_one_chunk_raises() -> None:
 
 def test_oversized_event_raises() -> None:
     parser = SSEParser(max_event_bytes=32)
-    with pytest.raises(SSEParseError, match="larger than 32 bytes"):
+    with pytest.raises(SSEParseError, match="event is larger than 32 bytes"):
         parser.feed(b"data: 0123456789\n" * 4)
 
 
@@ -178,3 +178,20 @@ def test_agrees_with_httpx_sse_where_it_is_right(data: bytes) -> None:
             oracle.append((sse.event, sse.data, sse.id, sse.retry))
     ours = [(e.event, e.data, e.id, e.retry) for e in parse_whole(data) if isinstance(e, Event)]
     assert ours == oracle
+
+
+def test_event_bound_counts_wire_bytes_of_the_open_block_only() -> None:
+    parser = SSEParser(max_event_bytes=32)
+    for _ in range(20):
+        assert parser.feed(b": comment lines between events are not part of any event\n") != []
+    items = parser.feed(b"data: 0123456789\n") + parser.feed(b"data: 0123\n\n")
+    assert summary(items) == [ev("0123456789\n0123")]
+
+
+def test_id_of_open_block_is_not_last_event_id_until_dispatch() -> None:
+    parser = SSEParser()
+    parser.feed(b"id: 1\ndata: a\n\nid: 2\n")
+    assert parser.feed(b"data: b\n") == []
+    assert parser.last_event_id == "1"
+    assert summary(parser.feed(b"\n")) == [ev("b", id="2", has_id=True)]
+    assert parser.last_event_id == "2"
