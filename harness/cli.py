@@ -6,15 +6,16 @@ configuration or environment error (one line on stderr).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
+import uvloop
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from harness.checks import Status
@@ -24,6 +25,7 @@ from harness.profile import TargetProfile, load_profile
 from harness.report import load_runs, write_history, write_report
 from harness.runner import TIMING_PROFILES, Runner, ScenarioRun, summary_of, target_and_proxy
 from harness.scenario import Scenario, find_scenarios, load_scenario
+from harness.schedule import run_scenarios
 
 app = typer.Typer(
     help="Chaos and conformance harness for Server-Sent Events streams.",
@@ -50,6 +52,9 @@ def run(
     report_dir: Annotated[Path, typer.Option(help="where to write the report")] = DEFAULT_REPORT_DIR,
     timing: Annotated[str, typer.Option(help="embedded server timings: fast or seed")] = "fast",
     json_output: Annotated[bool, typer.Option("--json", help="print summary.json to stdout")] = False,
+    parallel: Annotated[
+        int, typer.Option(min=1, max=8, help="scenarios run side by side (one with many clients runs alone)")
+    ] = 2,
 ) -> None:
     """Run scenarios through Toxiproxy and check the stream's promises.
 
@@ -67,12 +72,12 @@ def run(
         target_profile = load_profile(profile)
         scenarios = [load_scenario(path) for path in find_scenarios(scenario or [])]
         report_dir.mkdir(parents=True, exist_ok=True)
-        runs = asyncio.run(_run_all(target, target_profile, timing, scenarios, report_dir))
+        runs = uvloop.run(_run_all(target, target_profile, timing, scenarios, parallel, report_dir))
+        _publish(report_dir, runs)
     except HarnessError as error:
         raise _fail(str(error)) from None
     except KeyboardInterrupt:
         raise _fail("interrupted; the report holds the scenarios that finished") from None
-    _publish(report_dir, runs)
     if json_output:
         out.print_json(json.dumps(summary_of(runs)))
     if any(run.error for run in runs):
@@ -81,9 +86,13 @@ def run(
 
 
 async def _run_all(
-    target_url: str | None, profile: TargetProfile, timing: str, scenarios: list[Scenario], report_dir: Path
+    target_url: str | None,
+    profile: TargetProfile,
+    timing: str,
+    scenarios: list[Scenario],
+    parallel: int,
+    report_dir: Path,
 ) -> list[ScenarioRun]:
-    runs: list[ScenarioRun] = []
     progress = Progress(
         TextColumn("{task.description:<28}"),
         BarColumn(),
@@ -92,16 +101,19 @@ async def _run_all(
         console=console,
         transient=False,
     )
+    bars: dict[str, TaskID] = {}
+
+    def on_start(scenario: Scenario) -> Callable[[str], None]:
+        bar = bars[scenario.name] = progress.add_task(scenario.name, total=scenario.client_count)
+        return lambda _name: progress.advance(bar)
+
+    def on_done(result: ScenarioRun) -> None:
+        progress.update(bars[result.name], description=f"{result.name} {'✓' if result.passed else '✗'}")
+        write_history(report_dir, result)
+
     async with target_and_proxy(target_url, profile, timing, report_dir) as (target, api), new_http_client() as http:
-        runner = Runner(target, api, http)
         with progress:
-            for scenario in scenarios:
-                task = progress.add_task(scenario.name, total=scenario.client_count)
-                result = await runner.run(scenario, lambda _name, task=task: progress.advance(task))
-                progress.update(task, description=f"{scenario.name} {'✓' if result.passed else '✗'}")
-                write_history(report_dir, result)
-                runs.append(result)
-    return runs
+            return await run_scenarios(Runner(target, api, http), scenarios, parallel, on_start, on_done)
 
 
 def _publish(report_dir: Path, runs: list[ScenarioRun]) -> None:

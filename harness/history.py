@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,7 @@ class History:
         return (record.t_ns - self.epoch_ns) / 1e9
 
     def to_frame(self) -> pd.DataFrame:
-        frame = pd.DataFrame([asdict(r) for r in self.records], columns=COLUMNS)
+        frame = pd.DataFrame.from_records(map(attrgetter(*COLUMNS), self.records), columns=COLUMNS)
         frame.insert(1, "t", (frame["t_ns"] - self.epoch_ns) / 1e9)
         return frame
 
@@ -88,7 +89,7 @@ class History:
             "meta": self.meta,
             "epoch_ns": self.epoch_ns,
             "columns": COLUMNS,
-            "records": [[getattr(r, c) for c in COLUMNS] for r in self.records],
+            "records": list(map(attrgetter(*COLUMNS), self.records)),
         }
 
     @classmethod

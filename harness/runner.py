@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -23,7 +24,7 @@ from harness.history import HARNESS, History, Kind
 from harness.nemesis import Nemesis, TimedFault
 from harness.profile import TargetProfile
 from harness.scenario import Scenario, Timing, resolve
-from harness.toxiproxy import Proxy, ToxiproxyAPI, toxiproxy
+from harness.toxiproxy import Proxy, ToxiproxyAPI, ToxiproxyUnavailable, toxiproxy
 from reference_server.config import FAST_TIMING
 
 TIMING_PROFILES: dict[str, dict[str, float | int]] = {"fast": FAST_TIMING, "seed": {}}
@@ -41,6 +42,7 @@ class ScenarioRun:
     results: list[CheckResult] = field(default_factory=list)
     error: str | None = None
     wall_seconds: float = 0.0
+    toxiproxy_unavailable: bool = False
 
     @property
     def passed(self) -> bool:
@@ -90,6 +92,8 @@ class Runner:
         try:
             await self._run(scenario, history, on_progress)
             run.results = run_checks(history)
+        except ToxiproxyUnavailable as error:
+            run.error, run.toxiproxy_unavailable = str(error), True
         except HarnessError as error:
             run.error = str(error)
         run.wall_seconds = time.monotonic() - started
@@ -163,13 +167,17 @@ class Runner:
             "client_deadline": deadline,
         }
         async with self._proxies(scenario) as proxies:
-            faults = self._timeline(scenario, timing, proxies)
-            history.meta["faults"] = [fault.describe() for fault in faults]
-            nemesis = Nemesis(self.api, history, faults)
-            try:
-                await self._play(scenario, history, proxies, params, deadline, nemesis, timing, on_progress)
-            finally:
-                await nemesis.heal()
+            if scenario.sweep is None:
+                faults = _timeline(scenario, timing, proxies[0])
+                history.meta["faults"] = [fault.describe() for fault in faults]
+                work = self._shared(scenario, history, proxies[0], params, deadline, timing, on_progress)
+                hard_deadline = deadline + resolve(scenario.clients.stagger, timing) * scenario.client_count
+            else:
+                history.meta["faults"] = [fault.describe() for fault in _timeline(scenario, timing, proxies[0], 0)]
+                history.meta["sweep"] = scenario.sweep.model_dump()
+                work = self._swept(scenario, history, proxies, params, deadline, timing, on_progress)
+                hard_deadline = deadline * math.ceil(scenario.client_count / len(proxies))
+            await self._play(scenario, history, work, hard_deadline + _TEARDOWN_MARGIN_SECONDS)
         baseline = await baseline_task
         history.meta["baseline"] = {
             "content": baseline.content,
@@ -179,11 +187,11 @@ class Runner:
 
     @asynccontextmanager
     async def _proxies(self, scenario: Scenario) -> AsyncIterator[list[Proxy]]:
-        """One proxy, or one per client for a sweep; deleted on every path out."""
+        """One proxy, or one per sweep lane; deleted on every path out."""
         url = httpx.URL(self.target.url)
         upstream = f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
         self._runs += 1
-        count = scenario.client_count if scenario.sweep else 1
+        count = min(scenario.sweep.lanes, scenario.client_count) if scenario.sweep else 1
         proxies: list[Proxy] = []
         try:
             for index in range(count):
@@ -194,77 +202,118 @@ class Runner:
                 with contextlib.suppress(HarnessError):
                     await self.api.delete_proxy(proxy.name)
 
-    def _timeline(self, scenario: Scenario, timing: Timing, proxies: list[Proxy]) -> list[TimedFault]:
-        faults = []
-        for index, fault in enumerate(scenario.faults):
-            at = resolve(fault.at, timing)
-            until = at + resolve(fault.duration, timing) if fault.duration is not None else None
-            for proxy_index, proxy in enumerate(proxies):
-                attributes = dict(fault.attributes)
-                if fault.sweep is not None:
-                    attributes[fault.sweep.attribute] = fault.sweep.values()[proxy_index]
-                faults.append(
-                    TimedFault(
-                        fault_id=f"f{index}-p{proxy_index}",
-                        proxy=proxy.name,
-                        action=fault.action,
-                        at=at,
-                        until=until,
-                        attributes=attributes,
-                        stream=fault.stream,
-                        toxicity=fault.toxicity,
-                    )
-                )
-        return faults
+    def _client(
+        self, scenario: Scenario, history: History, proxy: Proxy, params: dict[str, str], deadline: float, index: int
+    ) -> RobustClient:
+        url = str(httpx.URL(self.target.url).copy_with(host="127.0.0.1", port=proxy.port))
+        settings = ClientSettings(
+            url, params, max_attempts=scenario.clients.max_attempts, deadline=deadline, backoff_max=1.0
+        )
+        return RobustClient(f"c{index:04d}", settings, history, self.http, self.target.profile)
 
-    async def _play(
+    async def _shared(
+        self,
+        scenario: Scenario,
+        history: History,
+        proxy: Proxy,
+        params: dict[str, str],
+        deadline: float,
+        timing: Timing,
+        on_progress: Callable[[str], None] | None,
+    ) -> None:
+        """All clients through one proxy, staggered, under one fault timeline."""
+        stagger = resolve(scenario.clients.stagger, timing)
+
+        async def one_client(index: int) -> None:
+            await asyncio.sleep(index * stagger)
+            await self._client(scenario, history, proxy, params, deadline, index).run()
+            if on_progress is not None:
+                on_progress(scenario.name)
+
+        clients = _gather(one_client(index) for index in range(scenario.client_count))
+        nemesis = Nemesis(self.api, history, _timeline(scenario, timing, proxy))
+        await _under_nemesis(nemesis, clients)
+
+    async def _swept(
         self,
         scenario: Scenario,
         history: History,
         proxies: list[Proxy],
         params: dict[str, str],
         deadline: float,
-        nemesis: Nemesis,
         timing: Timing,
         on_progress: Callable[[str], None] | None,
     ) -> None:
-        count = scenario.client_count
-        stagger = resolve(scenario.clients.stagger, timing)
-        loop = asyncio.get_running_loop()
-        await nemesis.apply_initial()
-        started_at = loop.time()
+        """One client per sweep value; each lane (proxy) runs its clients one after another."""
+
+        async def lane(lane_index: int, proxy: Proxy) -> None:
+            for index in range(lane_index, scenario.client_count, len(proxies)):
+                client = self._client(scenario, history, proxy, params, deadline, index)
+                nemesis = Nemesis(self.api, history, _timeline(scenario, timing, proxy, index))
+                await _under_nemesis(nemesis, client.run())
+                if on_progress is not None:
+                    on_progress(scenario.name)
+
+        await _gather(lane(index, proxy) for index, proxy in enumerate(proxies))
+
+    async def _play(
+        self, scenario: Scenario, history: History, work: Coroutine[Any, Any, None], hard_deadline: float
+    ) -> None:
+        """Run the clients and their faults under a hard deadline, sampling the harness's loop lag."""
         history.epoch_ns = time.monotonic_ns()
-
-        async def one_client(index: int) -> None:
-            await asyncio.sleep(index * stagger)
-            port = proxies[index % len(proxies)].port
-            url = str(httpx.URL(self.target.url).copy_with(host="127.0.0.1", port=port))
-            settings = ClientSettings(
-                url, params, max_attempts=scenario.clients.max_attempts, deadline=deadline, backoff_max=1.0
-            )
-            await RobustClient(f"c{index:04d}", settings, history, self.http, self.target.profile).run()
-            if on_progress is not None:
-                on_progress(scenario.name)
-
-        hard_deadline = deadline + stagger * count + _TEARDOWN_MARGIN_SECONDS
-        clients = asyncio.create_task(_gather(one_client(index) for index in range(count)))
-        nemesis_task = asyncio.create_task(nemesis.run(started_at))
         lag_task = asyncio.create_task(_sample_loop_lag(history))
         try:
             async with asyncio.timeout(hard_deadline):
-                pending: set[asyncio.Task[Any]] = {clients, nemesis_task}
-                while clients in pending:
-                    done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                    if nemesis_task in done and nemesis_task.exception() is not None:
-                        raise nemesis_task.exception()  # type: ignore[misc]
+                await work
         except TimeoutError:
             raise EnvironmentProblem(
                 f"scenario {scenario.name} overran its hard deadline of {hard_deadline:g} s"
             ) from None
         finally:
-            for task in (clients, nemesis_task, lag_task):
-                task.cancel()
-            await asyncio.gather(clients, nemesis_task, lag_task, return_exceptions=True)
+            lag_task.cancel()
+            await asyncio.gather(lag_task, return_exceptions=True)
+
+
+def _timeline(scenario: Scenario, timing: Timing, proxy: Proxy, client: int | None = None) -> list[TimedFault]:
+    """The scenario's faults on one proxy; for a sweep, with client `client`'s value."""
+    faults = []
+    for index, fault in enumerate(scenario.faults):
+        at = resolve(fault.at, timing)
+        attributes = dict(fault.attributes)
+        if fault.sweep is not None and client is not None:
+            attributes[fault.sweep.attribute] = fault.sweep.values()[client]
+        faults.append(
+            TimedFault(
+                fault_id=f"f{index}" if client is None else f"f{index}-c{client:04d}",
+                proxy=proxy.name,
+                action=fault.action,
+                at=at,
+                until=at + resolve(fault.duration, timing) if fault.duration is not None else None,
+                attributes=attributes,
+                stream=fault.stream,
+                toxicity=fault.toxicity,
+            )
+        )
+    return faults
+
+
+async def _under_nemesis(nemesis: Nemesis, clients: Coroutine[Any, Any, None]) -> None:
+    """Play the fault timeline while the clients run; a failed fault ends the run; always heal."""
+    await nemesis.apply_initial()
+    timeline = asyncio.create_task(nemesis.run(asyncio.get_running_loop().time()))
+    work = asyncio.create_task(clients)
+    try:
+        pending: set[asyncio.Task[None]] = {work, timeline}
+        while work in pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            if timeline in done and (error := timeline.exception()) is not None:
+                raise error
+        work.result()
+    finally:
+        for task in (work, timeline):
+            task.cancel()
+        await asyncio.gather(work, timeline, return_exceptions=True)
+        await nemesis.heal()
 
 
 async def _gather(coroutines: Iterable[Coroutine[Any, Any, None]]) -> None:

@@ -111,12 +111,15 @@ class Clients(_Strict):
 
 
 class Sweep(_Strict):
-    """Give client i its own proxy with `attribute = start + i * step`: one client per value."""
+    """One client per value `attribute = start + i * step`, each with the fault timeline to
+    itself: `lanes` proxies run side by side, each running its clients one after another, with
+    the timeline counted from each client's start."""
 
     attribute: str
     start: Annotated[int, Field(ge=0)]
     stop: Annotated[int, Field(ge=1)]
     step: Annotated[int, Field(ge=1)] = 1
+    lanes: Annotated[int, Field(ge=1, le=500)] = 50
 
     def values(self) -> range:
         return range(self.start, self.stop, self.step)

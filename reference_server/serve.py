@@ -10,6 +10,7 @@ import socket
 import sys
 from collections.abc import Callable
 
+import uvloop
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
 
@@ -101,7 +102,7 @@ def run(host: str, port: int, log_level: str) -> int:
         return 2
     configure_logging(log_level)
     try:
-        asyncio.run(serve(config, host, port, announce))
+        uvloop.run(serve(config, host, port, announce))
     except OSError as error:
         print(f"error: cannot listen on {host}:{port}: {error.strerror}", file=sys.stderr)
         return 2

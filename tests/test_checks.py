@@ -179,3 +179,17 @@ def test_history_round_trips_through_json_and_frame(tmp_path: object) -> None:
     frame = restored.to_frame()
     assert list(frame.columns[:3]) == ["t_ns", "t", "client"]
     assert len(frame) == len(history.records)
+
+
+@pytest.mark.parametrize(("loop_lag_ms", "expected"), [(0, Status.FAIL), (150, Status.PASS)])
+def test_late_first_heartbeat_is_forgiven_only_when_the_harness_loop_lagged(loop_lag_ms: int, expected: Status) -> None:
+    builder = HistoryBuilder(chunks=2)
+    builder.connect(0.0)
+    for t in (0.4, 0.65, 0.9):
+        builder.heartbeat(t)
+    builder.complete(0.95)
+    builder.add(0.4, Kind.LOOP_LAG, client="harness", nbytes=loop_lag_ms * 1000)
+    result = CHECKS["heartbeat_timing"](builder.history)
+    assert result.status == expected, result.detail
+    if expected == Status.PASS:
+        assert result.evidence["intervals_forgiven_for_harness_lag"] == 1

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import httpx
 import pytest
 
 from harness.checks import Status
@@ -86,3 +91,53 @@ def test_bad_scenario_is_a_usage_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "colour" in result.stderr
     assert "faults.0.at" in result.stderr
+
+
+def test_toxiproxy_killed_mid_run_is_an_error_then_restarted(tmp_path: Path) -> None:
+    _require_toxiproxy()
+    report = tmp_path / "report"
+    command = [sys.executable, "-m", "harness.cli", "run", "--parallel", "1", "--report-dir", str(report)]
+    cli = subprocess.Popen(
+        [*command, "--scenario", "network-interruption", "--scenario", "baseline"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        toxiproxy_pid = _wait_for_toxiproxy_with_a_proxy(cli.pid)
+        os.kill(toxiproxy_pid, signal.SIGKILL)
+        _stdout, stderr = cli.communicate(timeout=120)
+    finally:
+        cli.kill()
+        cli.wait()
+    assert cli.returncode == 2, stderr[-2000:]
+    summary = json.loads((report / "summary.json").read_text())
+    interrupted, after = summary["scenarios"]
+    assert interrupted["name"] == "network-interruption"
+    assert "toxiproxy" in interrupted["error"]
+    assert after["name"] == "baseline"
+    assert after["passed"], after
+    assert (report / "histories" / "network-interruption.json").exists()
+    assert "network-interruption" in (report / "report.html").read_text()
+
+
+def _wait_for_toxiproxy_with_a_proxy(parent: int) -> int:
+    """The pid of the parent's toxiproxy-server, once it has a proxy (a scenario is running)."""
+    give_up_at = time.monotonic() + 60
+    while time.monotonic() < give_up_at:
+        for pid in _children(parent):
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if not args[0].endswith(b"toxiproxy-server"):
+                continue
+            url = f"http://127.0.0.1:{int(args[args.index(b'-port') + 1])}"
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/proxies", timeout=1).json():
+                    return pid
+        time.sleep(0.05)
+    raise AssertionError("no toxiproxy-server with a proxy appeared")
+
+
+def _children(pid: int) -> list[int]:
+    with contextlib.suppress(OSError):
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return []

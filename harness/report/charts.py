@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from itertools import pairwise
 
 import matplotlib
@@ -13,8 +14,21 @@ import matplotlib.pyplot as plt
 from harness.checks.views import client_views, fault_windows, heartbeats, profile_of, timing_of
 from harness.history import History, Kind
 
+# Text as SVG text, not glyph paths: faster to draw and a smaller page.
+plt.rcParams["svg.fonttype"] = "none"
+
 _MAX_CLIENT_ROWS = 24
 _FAULT_COLOURS = ("#f4a261", "#e76f51", "#9b5de5", "#2a9d8f")
+
+
+@dataclass(frozen=True)
+class Charts:
+    timeline: str
+    heartbeats: str
+
+
+def draw_charts(history: History) -> Charts:
+    return Charts(timeline_svg(history), heartbeat_svg(history))
 
 
 def timeline_svg(history: History) -> str:
@@ -73,11 +87,23 @@ def heartbeat_svg(history: History) -> str:
 
 
 def _shade_faults(ax: plt.Axes, history: History) -> None:
-    seen: dict[str, str] = {}
-    for window in fault_windows(history):
-        colour = seen.setdefault(window.action, _FAULT_COLOURS[len(seen) % len(_FAULT_COLOURS)])
-        ax.axvspan(window.start, window.end, color=colour, alpha=0.18, label=None)
-        ax.text(window.start, 1.0, window.action, transform=ax.get_xaxis_transform(), fontsize=7, va="bottom")
+    """Shade the fault windows, overlapping ones of one action merged (a sweep has hundreds)."""
+    colours: dict[str, str] = {}
+    for action, start, end in _merged_windows(history):
+        colour = colours.setdefault(action, _FAULT_COLOURS[len(colours) % len(_FAULT_COLOURS)])
+        ax.axvspan(start, end, color=colour, alpha=0.18, label=None)
+        ax.text(start, 1.0, action, transform=ax.get_xaxis_transform(), fontsize=7, va="bottom")
+
+
+def _merged_windows(history: History) -> list[tuple[str, float, float]]:
+    merged: list[tuple[str, float, float]] = []
+    for window in sorted(fault_windows(history), key=lambda w: (w.action, w.start)):
+        if merged and merged[-1][0] == window.action and window.start <= merged[-1][2]:
+            action, start, end = merged[-1]
+            merged[-1] = (action, start, max(end, window.end))
+        else:
+            merged.append((window.action, window.start, window.end))
+    return merged
 
 
 def _svg(fig: plt.Figure) -> str:

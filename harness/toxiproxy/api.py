@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,17 +39,36 @@ class Proxy:
 
 
 class ToxiproxyAPI:
-    def __init__(self, base_url: str, timeout: float = API_TIMEOUT_SECONDS) -> None:
+    """`restarter`, when the harness owns the server, restarts it and returns its new URL."""
+
+    def __init__(
+        self,
+        base_url: str,
+        timeout: float = API_TIMEOUT_SECONDS,
+        restarter: Callable[[], Awaitable[str]] | None = None,
+    ) -> None:
+        self._timeout = timeout
+        self._restarter = restarter
+        self._connect(base_url)
+
+    def _connect(self, base_url: str) -> None:
         self.base_url = base_url.rstrip("/")
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
-            timeout=timeout,
+            timeout=self._timeout,
             trust_env=False,
             headers={"User-Agent": "sse-chaos"},  # a Mozilla/ agent gets 403
         )
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    async def restart(self) -> None:
+        """After a ToxiproxyUnavailable: a fresh server (all proxies are gone), or an error."""
+        if self._restarter is None:
+            raise EnvironmentProblem(f"toxiproxy at {self.base_url} is unavailable and is not ours to restart")
+        await self._http.aclose()
+        self._connect(await self._restarter())
 
     async def version(self) -> str:
         return (await self._call("GET", "/version")).text.strip()

@@ -45,11 +45,13 @@ class ToxiproxyServer:
         self.log_path = log_path
         self.url = ""
         self._process: asyncio.subprocess.Process | None = None
+        self._log_start = 0  # where this process's lines begin in the (appended) log
 
     async def start(self) -> None:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         with self.log_path.open("ab") as log:
+            self._log_start = log.tell()
             self._process = await asyncio.create_subprocess_exec(
                 str(self.binary), "-host", "127.0.0.1", "-port", str(port),
                 stdout=log, stderr=asyncio.subprocess.STDOUT, env=os.environ | {"LOG_LEVEL": "warn"},
@@ -77,10 +79,17 @@ class ToxiproxyServer:
 
     def _fail_if_dead(self) -> None:
         assert self._process is not None
-        log = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        with self.log_path.open("rb") as file:
+            file.seek(self._log_start)
+            log = file.read().decode(errors="replace")
         if self._process.returncode is not None or _FAILED_MARKER in log:
             last = log.strip().splitlines()[-1:] or ["no output"]
             raise EnvironmentProblem(f"toxiproxy-server failed to start: {last[0][:300]}")
+
+    async def restart(self) -> str:
+        await self.stop()
+        await self.start()
+        return self.url
 
     async def stop(self) -> None:
         if self._process is not None:
@@ -104,7 +113,7 @@ async def toxiproxy(log_dir: Path | None = None) -> AsyncIterator[ToxiproxyAPI]:
         server = ToxiproxyServer(find_binary(), (log_dir or Path(scratch)) / "toxiproxy.log")
         try:
             await server.start()
-            api = ToxiproxyAPI(server.url)
+            api = ToxiproxyAPI(server.url, restarter=server.restart)
             try:
                 yield api
             finally:

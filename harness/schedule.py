@@ -1,0 +1,81 @@
+"""Runs a list of scenarios on one runner: light ones side by side, heavy ones alone.
+
+Most scenarios spend their time waiting on timers (a cap, an outage, a heartbeat period), so
+two at a time halve a catalogue's wall time without loading the machine; a scenario with many
+clients runs alone so that its load never skews another scenario's timing. A scenario that
+found Toxiproxy wedged or gone ends as an error, and the server is restarted (when the harness
+owns it) before the next scenario starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from harness.errors import HarnessError
+from harness.history import History
+from harness.runner import Runner, ScenarioRun
+from harness.scenario import Scenario
+
+SHARED_CLIENT_LIMIT = 10
+
+
+async def run_scenarios(
+    runner: Runner,
+    scenarios: list[Scenario],
+    parallel: int,
+    on_start: Callable[[Scenario], Callable[[str], None] | None],
+    on_done: Callable[[ScenarioRun], None],
+) -> list[ScenarioRun]:
+    """Runs every scenario; results in the order given. `on_start` may return a per-client
+    progress callback; `on_done` sees each result as soon as it is known."""
+    slots = asyncio.Semaphore(parallel)
+    restart_needed = asyncio.Event()
+
+    async def run_one(scenario: Scenario, held: int) -> ScenarioRun:
+        try:
+            result = await runner.run(scenario, on_start(scenario))
+            if result.toxiproxy_unavailable:
+                restart_needed.set()
+            on_done(result)
+            return result
+        finally:
+            for _ in range(held):
+                slots.release()
+
+    tasks: list[asyncio.Task[ScenarioRun]] = []
+    not_run: list[ScenarioRun] = []
+    try:
+        for index, scenario in enumerate(scenarios):
+            held = parallel if scenario.client_count > SHARED_CLIENT_LIMIT else 1
+            for _ in range(held):
+                await slots.acquire()
+            if restart_needed.is_set():
+                try:
+                    await _restart_when_idle(runner, slots, parallel, held)
+                except HarnessError as error:
+                    not_run = [_not_run(rest, f"not run: {error}") for rest in scenarios[index:]]
+                    break
+                restart_needed.clear()
+            tasks.append(asyncio.create_task(run_one(scenario, held)))
+        return [*await asyncio.gather(*tasks), *not_run]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _restart_when_idle(runner: Runner, slots: asyncio.Semaphore, parallel: int, held: int) -> None:
+    """Wait for every running scenario to end, then restart Toxiproxy."""
+    for _ in range(parallel - held):
+        await slots.acquire()
+    try:
+        await runner.api.restart()
+    finally:
+        for _ in range(parallel - held):
+            slots.release()
+
+
+def _not_run(scenario: Scenario, reason: str) -> ScenarioRun:
+    history = History(meta={"scenario": scenario.name, "description": scenario.description})
+    return ScenarioRun(scenario.name, scenario.description, history, error=reason)
