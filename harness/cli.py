@@ -20,6 +20,8 @@ from rich.table import Table
 
 from harness.checks import Status
 from harness.client import new_http_client
+from harness.compare import Change, Thresholds, load_summary
+from harness.compare import compare as compare_runs
 from harness.errors import HarnessError
 from harness.profile import TargetProfile, load_profile
 from harness.report import load_runs, write_history, write_report
@@ -185,6 +187,44 @@ def report(report_dir: Annotated[Path, typer.Argument(help="a report directory w
         raise _fail(f"{report_dir}: no saved histories in it")
     _publish(report_dir, runs)
     raise typer.Exit(0 if all(run.passed for run in runs) else 1)
+
+
+@app.command()
+def compare(
+    base: Annotated[Path, typer.Argument(help="report directory of the reference run")],
+    new: Annotated[Path, typer.Argument(help="report directory of the run to judge")],
+    p99_ms: Annotated[float, typer.Option(help="allowed growth of heartbeat error p99, ms")] = 20.0,
+    reconnects: Annotated[int, typer.Option(help="allowed growth of the most reconnections")] = 2,
+    duration_ratio: Annotated[float, typer.Option(help="allowed growth of wall time and longest stream")] = 0.25,
+    json_output: Annotated[bool, typer.Option("--json", help="print the changes as JSON")] = False,
+) -> None:
+    """Show what changed between two runs, per scenario and check; exit 1 on a regression.
+
+    Example:
+
+      sse-chaos compare reports/main reports/latest
+    """
+    try:
+        changes = compare_runs(load_summary(base), load_summary(new), Thresholds(p99_ms, reconnects, duration_ratio))
+    except HarnessError as error:
+        raise _fail(str(error)) from None
+    regressions = [change for change in changes if change.regression]
+    if json_output:
+        out.print_json(json.dumps({"regressions": len(regressions), "changes": [c.to_json() for c in changes]}))
+    else:
+        _print_changes(changes)
+    console.print(f"{len(regressions)} regression(s)", style="bold red" if regressions else "green")
+    raise typer.Exit(1 if regressions else 0)
+
+
+def _print_changes(changes: list[Change]) -> None:
+    table = Table(title="sse-chaos compare")
+    for column in ("scenario", "what", "base", "new", ""):
+        table.add_column(column)
+    for change in changes:
+        flag = "[bold red]regression[/]" if change.regression else ("changed" if change.base != change.new else "")
+        table.add_row(change.scenario, change.item, change.base, change.new, flag)
+    out.print(table)
 
 
 @app.command()

@@ -1,0 +1,55 @@
+"""B4 and R7 by hand: the whole catalogue, fast timing profile, N times in a row.
+
+Run: .venv/bin/python bench/catalogue.py [--runs 20] [--parallel 2]
+Prints each run's wall time and any failed scenario/check, then the median wall time and
+the number of runs with a false failure (against the reference server every failure is one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def run_once(report_dir: Path, parallel: int) -> tuple[float, int, list[str]]:
+    command = [sys.executable, "-m", "harness.cli", "run", "--report-dir", str(report_dir), "--parallel", str(parallel)]
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    wall = time.perf_counter() - started
+    summary = json.loads((report_dir / "summary.json").read_text())
+    failures = [
+        f"{scenario['name']}: {scenario['error'] or ''}"
+        + "; ".join(f"{c['name']}: {c['detail'][:200]}" for c in scenario["checks"] if c["status"] == "fail")
+        for scenario in summary["scenarios"]
+        if not scenario["passed"]
+    ]
+    return wall, result.returncode, failures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--parallel", type=int, default=2)
+    args = parser.parse_args()
+    walls, failed_runs = [], 0
+    print(f"{'run':>4} {'wall s':>7} {'exit':>5}  failures")
+    with tempfile.TemporaryDirectory(prefix="sse-chaos-bench-") as scratch:
+        for number in range(1, args.runs + 1):
+            wall, code, failures = run_once(Path(scratch) / f"run{number}", args.parallel)
+            walls.append(wall)
+            failed_runs += bool(failures) or code != 0
+            print(f"{number:>4} {wall:>7.1f} {code:>5}  {' | '.join(failures) or '-'}", flush=True)
+    print(
+        f"median wall {statistics.median(walls):.1f} s (min {min(walls):.1f}, max {max(walls):.1f}); "
+        f"runs with a false failure: {failed_runs} of {args.runs}"
+    )
+
+
+if __name__ == "__main__":
+    main()
