@@ -9,6 +9,8 @@ import pytest_asyncio
 
 from harness.embedded import EmbeddedServer, embedded_server
 
+pytest_plugins = ["pytester"]
+
 TEST_TIMING: dict[str, float | int] = {
     "heartbeat_interval": 0.2,
     "silence_threshold": 0.6,

@@ -1,0 +1,336 @@
+"""The pytest plugin (registered as `sse_chaos`): scenario files as tests, fixtures, options.
+
+    pytest scenarios/                                  # every scenario file is a test item
+    pytest scenarios/ --sse-target http://host:8000/stream/search
+    pytest scenarios/ --sse-report-dir reports/ci      # also write the report directory
+
+Fixtures, all synchronous (the plugin runs its own event loop in a thread, so a test needs
+no async plugin):
+
+- `sse_reference_server`: URL of the reference server's stream endpoint, fast timings.
+- `sse_target`: the URL under test: `--sse-target`, else the reference server.
+- `sse_toxiproxy`: the Toxiproxy server of the session (`.url`, `.proxy(name, upstream)`).
+- `sse_proxy`: a fresh proxy to the target with blocking fault controls, deleted afterwards.
+- `sse_run_scenario`: run a scenario (name, file or `Scenario`) and get its `ScenarioRun`;
+  the verdicts are attached to the test's report and JUnit properties.
+
+Everything the session starts (reference server, Toxiproxy) is stopped when it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import tempfile
+import threading
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pytest
+
+from harness.errors import HarnessError
+
+if TYPE_CHECKING:
+    from harness.runner import Runner, ScenarioRun
+    from harness.scenario import Scenario
+    from harness.toxiproxy import Proxy, ToxiproxyAPI
+
+T = TypeVar("T")
+_START_SECONDS = 60.0
+_SCENARIO_SECONDS = 1800.0  # the runner's own hard deadline ends a scenario well before this
+_API_SECONDS = 30.0
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("sse-chaos", "SSE chaos and conformance")
+    group.addoption("--sse-target", metavar="URL", help="SSE endpoint under test (default: the reference server)")
+    group.addoption("--sse-profile", metavar="NAME|FILE", help="target profile for --sse-target")
+    group.addoption("--sse-timing", choices=["fast", "seed"], default="fast", help="reference server timings")
+    group.addoption("--sse-report-dir", metavar="DIR", type=Path, help="write the report directory here")
+
+
+class _LoopThread:
+    """An event loop in a daemon thread; fixtures hand it coroutines and wait with a deadline."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="sse-chaos-loop", daemon=True)
+        self._thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float) -> T:
+        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            raise
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+
+@dataclass
+class _Session:
+    """What a pytest session shares: the loop, the processes it started, the runs for the report."""
+
+    config: pytest.Config
+    loop: _LoopThread = field(default_factory=_LoopThread)
+    stack: AsyncExitStack = field(default_factory=AsyncExitStack)
+    work_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="sse-chaos-pytest-")))
+    runs: list[ScenarioRun] = field(default_factory=list)
+    _reference_url: str | None = None
+    _runner: Runner | None = None
+
+    def reference_server(self) -> str:
+        if self._reference_url is None:
+            self._reference_url = self.loop.run(self._start_reference_server(), _START_SECONDS)
+        return self._reference_url
+
+    async def _start_reference_server(self) -> str:
+        from harness.embedded import embedded_server
+        from harness.runner import TIMING_PROFILES
+
+        timing = TIMING_PROFILES[self.config.getoption("sse_timing")]
+        server = await self.stack.enter_async_context(embedded_server(timing, self.work_dir / "reference-server.log"))
+        return server.stream_url
+
+    def runner(self) -> Runner:
+        if self._runner is None:
+            target = self.config.getoption("sse_target") or self.reference_server()
+            self._runner = self.loop.run(self._start_runner(target), _START_SECONDS)
+        return self._runner
+
+    async def _start_runner(self, target_url: str) -> Runner:
+        from harness.client import new_http_client
+        from harness.profile import load_profile
+        from harness.runner import Runner, Target
+        from harness.toxiproxy import toxiproxy
+
+        profile = load_profile(self.config.getoption("sse_profile"))
+        api = await self.stack.enter_async_context(toxiproxy(self.work_dir))
+        http = await self.stack.enter_async_context(new_http_client())
+        return Runner(Target(target_url, profile), api, http)
+
+    def run_scenario(self, scenario: Scenario) -> ScenarioRun:
+        run = self.loop.run(self.runner().run(scenario), _SCENARIO_SECONDS)
+        self.runs.append(run)
+        return run
+
+    def call(self, call: Awaitable[T]) -> T:
+        async def wrapped() -> T:
+            return await call
+
+        return self.loop.run(wrapped(), _API_SECONDS)
+
+    def close(self) -> None:
+        try:
+            self._write_report()
+        finally:
+            self.loop.run(self.stack.aclose(), _START_SECONDS)
+            self.loop.close()
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def _write_report(self) -> None:
+        report_dir: Path | None = self.config.getoption("sse_report_dir")
+        if report_dir is None or not self.runs:
+            return
+        from harness.report import write_history, write_report
+
+        report_dir.mkdir(parents=True, exist_ok=True)
+        for run in self.runs:
+            write_history(report_dir, run)
+        write_report(report_dir, self.runs)
+
+
+_SESSION = pytest.StashKey[_Session]()
+
+
+def _session(config: pytest.Config) -> _Session:
+    if _SESSION not in config.stash:
+        config.stash[_SESSION] = _Session(config)
+    return config.stash[_SESSION]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    shared = session.config.stash.get(_SESSION, None)
+    if shared is not None:
+        del session.config.stash[_SESSION]
+        shared.close()
+
+
+# --- scenario files as test items --------------------------------------------------------
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    """TOML files in a folder named `scenarios` (not its `profiles/`) are scenario tests."""
+    if file_path.suffix == ".toml" and file_path.parent.name == "scenarios":
+        return ScenarioFile.from_parent(parent, path=file_path)
+    return None
+
+
+class ScenarioFile(pytest.File):
+    def collect(self) -> Iterator[ScenarioItem]:
+        from harness.scenario import load_scenario
+
+        try:
+            scenario = load_scenario(self.path)
+        except HarnessError as error:
+            raise self.CollectError(str(error)) from None
+        yield ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
+
+
+class ScenarioFailed(Exception):
+    def __init__(self, run: ScenarioRun) -> None:
+        super().__init__(run.name)
+        self.run = run
+
+
+class ScenarioItem(pytest.Item):
+    def __init__(self, *, scenario: Scenario, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scenario = scenario
+
+    def runtest(self) -> None:
+        run = _session(self.config).run_scenario(self.scenario)
+        _attach(self, run)
+        if not run.passed:
+            raise ScenarioFailed(run)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, ScenarioFailed):
+            return _failure_text(excinfo.value.run)
+        return str(super().repr_failure(excinfo, style))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"scenario {self.name}"
+
+
+def _attach(item: pytest.Item, run: ScenarioRun) -> None:
+    """Verdicts into the JUnit properties and a report section, pass or fail."""
+    item.user_properties.append(("sse_chaos.scenario", run.name))
+    if run.error:
+        item.user_properties.append(("sse_chaos.error", run.error))
+    for result in run.results:
+        item.user_properties.append((f"sse_chaos.{result.name}", f"{result.status.value}: {result.detail}"))
+    item.add_report_section("call", "sse-chaos verdicts", _verdict_text(run))
+
+
+def _verdict_text(run: ScenarioRun) -> str:
+    lines = [f"{run.name}: {'pass' if run.passed else 'FAIL'} in {run.wall_seconds:.1f} s"]
+    if run.error:
+        lines.append(f"  error: {run.error}")
+    for result in run.results:
+        lines.append(f"  {result.name:<18} {result.status.value:<15} {result.detail}")
+    return "\n".join(lines)
+
+
+def _failure_text(run: ScenarioRun) -> str:
+    lines = [f"scenario {run.name} failed"]
+    if run.error:
+        lines.append(f"error: {run.error}")
+    for result in run.results:
+        if result.status.value == "fail":
+            lines.append(f"{result.name}: {result.detail}")
+            lines.append(f"  evidence: {json.dumps(result.evidence, sort_keys=True)}")
+    return "\n".join(lines)
+
+
+# --- fixtures ----------------------------------------------------------------------------
+
+
+@dataclass
+class SyncProxy:
+    """One Toxiproxy proxy with blocking controls; `url` is the target's URL through it."""
+
+    proxy: Proxy
+    url: str
+    _api: ToxiproxyAPI
+    _call: Callable[[Awaitable[Any]], Any]
+
+    def add(self, action: str, name: str | None = None, stream: str = "downstream", **attributes: int) -> str:
+        """Add a toxic (Toxiproxy's attribute names); returns its name."""
+        from harness.toxiproxy import ToxicSpec, make_toxic
+
+        toxic_name = name or f"{action}-{stream}"
+        spec = ToxicSpec(name=toxic_name, toxic=make_toxic(action, attributes), stream=stream)  # type: ignore[arg-type]
+        self._call(self._api.add_toxic(self.proxy.name, spec))
+        return toxic_name
+
+    def remove(self, name: str) -> None:
+        self._call(self._api.remove_toxic(self.proxy.name, name))
+
+    def down(self) -> None:
+        self._call(self._api.set_enabled(self.proxy.name, False))
+
+    def up(self) -> None:
+        self._call(self._api.set_enabled(self.proxy.name, True))
+
+
+@dataclass
+class SyncToxiproxy:
+    """The session's Toxiproxy: `.url` and proxies to any upstream."""
+
+    api: ToxiproxyAPI
+    _call: Callable[[Awaitable[Any]], Any]
+
+    @property
+    def url(self) -> str:
+        return self.api.base_url
+
+    def proxy(self, name: str, upstream: str) -> Proxy:
+        return self._call(self.api.create_proxy(name, upstream))
+
+    def delete(self, name: str) -> None:
+        self._call(self.api.delete_proxy(name))
+
+
+@pytest.fixture(scope="session")
+def sse_reference_server(pytestconfig: pytest.Config) -> str:
+    return _session(pytestconfig).reference_server()
+
+
+@pytest.fixture(scope="session")
+def sse_target(pytestconfig: pytest.Config) -> str:
+    return _session(pytestconfig).runner().target.url
+
+
+@pytest.fixture(scope="session")
+def sse_toxiproxy(pytestconfig: pytest.Config) -> SyncToxiproxy:
+    shared = _session(pytestconfig)
+    return SyncToxiproxy(shared.runner().api, shared.call)
+
+
+@pytest.fixture
+def sse_proxy(sse_toxiproxy: SyncToxiproxy, sse_target: str, request: pytest.FixtureRequest) -> Iterator[SyncProxy]:
+    import httpx
+
+    target = httpx.URL(sse_target)
+    name = f"pytest-{request.node.name}"[:100]
+    proxy = sse_toxiproxy.proxy(name, f"{target.host}:{target.port or 80}")
+    url = str(target.copy_with(host="127.0.0.1", port=proxy.port))
+    try:
+        yield SyncProxy(proxy, url, sse_toxiproxy.api, sse_toxiproxy._call)
+    finally:
+        sse_toxiproxy.delete(name)
+
+
+@pytest.fixture
+def sse_run_scenario(pytestconfig: pytest.Config, request: pytest.FixtureRequest) -> Callable[..., ScenarioRun]:
+    """Run a scenario by catalogue name, file path or `Scenario`; its verdicts join the test's report."""
+    from harness.scenario import Scenario, find_scenarios, load_scenario
+
+    def run(scenario: str | Path | Scenario) -> ScenarioRun:
+        if not isinstance(scenario, Scenario):
+            scenario = load_scenario(find_scenarios([str(scenario)])[0])
+        result = _session(pytestconfig).run_scenario(scenario)
+        _attach(request.node, result)
+        return result
+
+    return run

@@ -1,0 +1,71 @@
+"""The pytest plugin, exercised with pytester in a subprocess (it starts real processes)."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from tests.test_end_to_end import _require_toxiproxy
+
+SHORT = 'description = "short"\n[clients]\ncount = 1\nmax_tokens = 8\n'
+
+FIXTURE_TESTS = """
+import httpx
+
+
+def test_proxy_fixture_streams_and_cuts(sse_proxy, sse_target):
+    assert sse_proxy.url != sse_target
+    params = {"query": "q", "max_tokens": "400"}
+    with httpx.stream("GET", sse_proxy.url, params=params, timeout=5) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        chunks = response.iter_bytes()
+        assert b"event:" in next(chunks) + next(chunks)
+        sse_proxy.down()
+        try:
+            for _ in chunks:
+                pass
+        except httpx.HTTPError:
+            pass
+    sse_proxy.up()
+
+
+def test_run_scenario_fixture(sse_run_scenario):
+    from harness.scenario import Scenario
+
+    scenario = Scenario.model_validate({"name": "inline", "description": "d", "clients": {"max_tokens": 8}})
+    run = sse_run_scenario(scenario)
+    assert run.passed, [r.detail for r in run.results]
+    assert {r.name for r in run.results} >= {"no_loss", "completion"}
+"""
+
+
+def test_scenario_files_and_fixtures(pytester: pytest.Pytester) -> None:
+    _require_toxiproxy()
+    scenarios = pytester.mkdir("scenarios")
+    (scenarios / "short.toml").write_text('name = "short"\n' + SHORT)
+    (scenarios / "wrong-ending.toml").write_text(
+        'name = "wrong-ending"\n' + SHORT + '[expect]\nreason = "duration_cap"\nchecks = ["duration_cap"]\n'
+    )
+    pytester.makepyfile(test_fixtures=FIXTURE_TESTS)
+    result = pytester.runpytest_subprocess(
+        "scenarios", "test_fixtures.py", "--sse-report-dir", "report", "--junitxml", "junit.xml", timeout=300
+    )
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(["*scenario wrong-ending failed*", "*duration_cap: c0000: ended with finished*"])
+    result.stdout.fnmatch_lines(["*evidence: {*"])
+    cases = {case.get("name"): case for case in ET.parse(pytester.path / "junit.xml").getroot().iter("testcase")}
+    properties = {p.get("name"): p.get("value") for p in cases["short"].iter("property")}
+    assert properties["sse_chaos.no_loss"].startswith("pass: ")
+    summary = json.loads((pytester.path / "report" / "summary.json").read_text())
+    assert [s["name"] for s in summary["scenarios"]] == ["short", "wrong-ending", "inline"]
+    assert (pytester.path / "report" / "report.html").exists()
+
+
+def test_an_invalid_scenario_file_is_a_collection_error(pytester: pytest.Pytester) -> None:
+    scenarios = pytester.mkdir("scenarios")
+    (scenarios / "bad.toml").write_text('name = "bad"\ndescription = "x"\ncolour = "red"\n')
+    result = pytester.runpytest_subprocess("scenarios", timeout=120)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*bad.toml*colour*"])
