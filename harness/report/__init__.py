@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import io
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +20,7 @@ from harness.report.junit import junit_xml
 from harness.runner import ScenarioRun, summary_of
 
 HISTORIES = "histories"
+PARQUET = importlib.util.find_spec("pyarrow") is not None  # events.parquet too, when pyarrow is installed
 
 
 def history_path(report_dir: Path, name: str) -> Path:
@@ -28,7 +31,12 @@ def write_report(report_dir: Path, runs: list[ScenarioRun]) -> Path:
     """Write the report files for `runs`, whose histories are saved already; returns report.html's path."""
     summary = summary_of(runs) | {"written": _now()}
     write_atomic(report_dir / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False))
-    write_atomic(report_dir / "events.csv", _events_frame(runs).to_csv(index=False))
+    events = _events_frame(runs)
+    write_atomic(report_dir / "events.csv", events.to_csv(index=False))
+    if PARQUET:
+        buffer = io.BytesIO()
+        events.to_parquet(buffer, index=False)
+        write_atomic(report_dir / "events.parquet", buffer.getvalue())
     write_atomic(report_dir / "junit.xml", junit_xml(runs))
     html_path = report_dir / "report.html"
     write_atomic(html_path, render_html(runs))

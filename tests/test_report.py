@@ -1,0 +1,92 @@
+"""The report directory: every file parses, and the files agree with each other."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from harness.checks import Status, run_checks
+from harness.cli import app
+from harness.report import PARQUET, write_history, write_report
+from harness.runner import ScenarioRun
+from tests.histories import HistoryBuilder
+
+
+def runs() -> list[ScenarioRun]:
+    good = HistoryBuilder().good_stream().history
+    bad_builder = HistoryBuilder(chunks=3)
+    bad_builder.connect(0.0)
+    for seq in (0, 2):  # seq 1 lost
+        bad_builder.chunk(0.1 * (seq + 1), seq)
+    bad_builder.complete(0.4)
+    result = []
+    for name, history in (("good", good), ("lossy", bad_builder.history)):
+        history.meta |= {"scenario": name, "description": f"{name} stream", "expect": {"max_reconnects": 0}}
+        run = ScenarioRun(name, f"{name} stream", history, run_checks(history), wall_seconds=1.5)
+        result.append(run)
+    errored = ScenarioRun("errored", "an environment error", HistoryBuilder().history, error="toxiproxy answered 503")
+    return [*result, errored]
+
+
+@pytest.fixture
+def report_dir(tmp_path: Path) -> Path:
+    for run in runs():
+        write_history(tmp_path, run)
+    write_report(tmp_path, runs())
+    return tmp_path
+
+
+def test_summary_junit_and_events_agree(report_dir: Path) -> None:
+    summary = json.loads((report_dir / "summary.json").read_text())
+    assert [s["name"] for s in summary["scenarios"]] == ["good", "lossy", "errored"]
+    assert [s["passed"] for s in summary["scenarios"]] == [True, False, False]
+    suites = ET.parse(report_dir / "junit.xml").getroot()
+    assert suites.tag == "testsuites"
+    for scenario, suite in zip(summary["scenarios"], suites.findall("testsuite"), strict=True):
+        assert suite.get("name") == scenario["name"]
+        cases = suite.findall("testcase")
+        assert int(suite.get("tests")) == len(cases)
+        statuses = [c["status"] for c in scenario["checks"]]
+        assert int(suite.get("failures")) == statuses.count("fail") == len(suite.findall("testcase/failure"))
+        assert int(suite.get("skipped")) == statuses.count("not_applicable")
+        assert int(suite.get("errors")) == (scenario["error"] is not None)
+        assert all(case.get("classname") and case.get("name") for case in cases)
+    failure = suites.find("testsuite[@name='lossy']/testcase[@name='no_loss']/failure")
+    assert failure is not None
+    assert "seq" in failure.get("message")
+    events = pd.read_csv(report_dir / "events.csv")
+    assert len(events) == sum(len(run.history.records) for run in runs())
+    assert list(events["scenario"].unique()) == ["good", "lossy"]
+
+
+@pytest.mark.skipif(not PARQUET, reason="pyarrow is not installed")
+def test_parquet_holds_the_same_rows(report_dir: Path) -> None:
+    from_csv = pd.read_csv(report_dir / "events.csv", keep_default_na=False)
+    from_parquet = pd.read_parquet(report_dir / "events.parquet")
+    assert list(from_parquet.columns) == list(from_csv.columns)
+    assert from_parquet["t_ns"].tolist() == from_csv["t_ns"].tolist()
+    assert from_parquet["data"].fillna("").tolist() == from_csv["data"].tolist()
+
+
+def test_html_names_every_scenario_verdict_and_has_charts(report_dir: Path) -> None:
+    html = (report_dir / "report.html").read_text()
+    for name in ("good", "lossy", "errored", "toxiproxy answered 503", "no_loss"):
+        assert name in html
+    assert html.count("<svg") >= 2
+    assert re.search(r'(src|href)="(https?:)?//', html) is None  # self-contained: nothing fetched
+
+
+def test_report_command_rechecks_saved_histories_offline(report_dir: Path) -> None:
+    (report_dir / "report.html").unlink()
+    result = CliRunner().invoke(app, ["report", str(report_dir)])
+    assert result.exit_code == 1  # the lossy scenario still fails when re-checked
+    assert (report_dir / "report.html").exists()
+    summary = json.loads((report_dir / "summary.json").read_text())
+    lossy = next(s for s in summary["scenarios"] if s["name"] == "lossy")
+    assert {c["name"]: c["status"] for c in lossy["checks"]}["no_loss"] == Status.FAIL
