@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import matplotlib.image as plt_image
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -90,3 +94,29 @@ def test_report_command_rechecks_saved_histories_offline(report_dir: Path) -> No
     summary = json.loads((report_dir / "summary.json").read_text())
     lossy = next(s for s in summary["scenarios"] if s["name"] == "lossy")
     assert {c["name"]: c["status"] for c in lossy["checks"]}["no_loss"] == Status.FAIL
+
+
+def test_report_page_renders_in_headless_chromium(report_dir: Path) -> None:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    problems: list[str] = []
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+            page.on("pageerror", lambda error: problems.append(str(error)))
+            page.goto((report_dir / "report.html").as_uri())
+            charts = page.locator("svg")
+            assert charts.count() >= 2
+            assert charts.first.bounding_box()["width"] > 300
+            screenshot = page.screenshot(full_page=True)
+        finally:
+            browser.close()
+    assert problems == []
+    (report_dir / "report.png").write_bytes(screenshot)
+    pixels = plt_image.imread(io.BytesIO(screenshot))
+    colours = np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)
+    assert len(colours) > 50, "the page rendered (nearly) blank"

@@ -33,11 +33,14 @@ def draw_charts(history: History) -> Charts:
 
 def timeline_svg(history: History) -> str:
     frame = history.to_frame()
-    clients = history.clients()[:_MAX_CLIENT_ROWS]
+    every_client = sorted(history.clients())
+    clients = every_client[:_MAX_CLIENT_ROWS]
     if not clients:
         return ""
     profile = profile_of(history)
-    fig, ax = plt.subplots(figsize=(10, 0.9 + 0.28 * len(clients)))
+    fig, ax = plt.subplots(figsize=(10, max(2.2, 0.9 + 0.28 * len(clients))))
+    if len(every_client) > len(clients):
+        ax.set_title(f"first {len(clients)} of {len(every_client)} clients", fontsize=8, loc="left")
     _shade_faults(ax, history)
     rows = {name: index for index, name in enumerate(clients)}
     shown = frame[frame["client"].isin(rows)]
@@ -58,7 +61,7 @@ def timeline_svg(history: History) -> str:
     ax.set_yticks(range(len(clients)), clients, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("seconds since scenario start")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18 - 0.3 / len(clients)), ncol=8, fontsize=7, frameon=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     return _svg(fig)
 
 
