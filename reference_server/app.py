@@ -9,7 +9,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 
 from quart import Quart, Response, make_response, request
@@ -138,7 +138,18 @@ def create_app(config: ServerConfig) -> Quart:
 
 
 async def connection_body(stream: LogicalStream, registry: StreamRegistry, after_seq: int) -> AsyncIterator[bytes]:
-    """One connection's bytes: retry hint, then buffered events and per-connection heartbeats."""
+    """One connection's bytes: retry hint, then buffered events and per-connection heartbeats.
+
+    Every frame goes out under a send deadline: Hypercorn has no write timeout, so a client
+    that stops reading would hold its connection forever once the socket buffers are full.
+    """
+    async with contextlib.aclosing(_frames(stream, registry, after_seq)) as frames:
+        async for frame in frames:
+            with _send_deadline(stream):
+                yield frame
+
+
+async def _frames(stream: LogicalStream, registry: StreamRegistry, after_seq: int) -> AsyncIterator[bytes]:
     config = stream.config
     metrics = stream.metrics
     registry.attach(stream)
@@ -182,6 +193,28 @@ async def connection_body(stream: LogicalStream, registry: StreamRegistry, after
     finally:
         registry.detach(stream)
         _log_stream("stream_end", stream, events_sent=sent, finished=stream.finished)
+
+
+@contextlib.contextmanager
+def _send_deadline(stream: LogicalStream) -> Iterator[None]:
+    """Cancel this connection's task if the send of one frame outlasts SEND_TIMEOUT."""
+    task = asyncio.current_task()
+    assert task is not None
+    dropped = False
+
+    def drop() -> None:
+        nonlocal dropped
+        dropped = True
+        task.cancel()
+
+    timer = asyncio.get_running_loop().call_later(stream.config.send_timeout, drop)
+    try:
+        yield
+    finally:
+        timer.cancel()
+        if dropped:
+            stream.metrics.slow_readers_dropped.inc()
+            _log_stream("stream_dropped", stream, reason="send_timeout")
 
 
 def parse_stream_request(args: Mapping[str, str], config: ServerConfig) -> StreamRequest:

@@ -26,6 +26,8 @@ class ServerConfig:
     max_streams_per_user: int = 16
     replay_buffer_events: int = 4096
     drain_seconds: float = 5.0
+    send_timeout: float = 30.0  # a send blocked this long means the client stopped reading: drop it
+    send_buffer_bytes: int = 65536  # kernel send buffer per connection: what a slow reader can pin
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ServerConfig:
@@ -59,6 +61,7 @@ FAST_TIMING = {
     "chunk_delay_ms": 20.0,
     "stream_resume_ttl": 10.0,
     "retry_ms": 50,
+    "send_timeout": 5.0,
 }
 """Sub-second timings used by the harness's fast profile and by tests."""
 

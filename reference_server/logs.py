@@ -22,9 +22,29 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
+class PeerGoneFilter(logging.Filter):
+    """Hypercorn lets a socket error of its final close reach asyncio's error log, with a
+    traceback; a peer that vanished or stopped reading (the TCP user timeout fired) is routine
+    for a stream server, so it becomes one warning line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if record.name == "asyncio" and _socket_error(error):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg, record.args, record.exc_info = f"connection closed: {error}", (), None
+        return True
+
+
+def _socket_error(error: BaseException | None) -> bool:
+    if isinstance(error, BaseExceptionGroup):
+        return all(_socket_error(inner) for inner in error.exceptions)
+    return isinstance(error, TimeoutError | ConnectionError) or (error is not None and _socket_error(error.__context__))
+
+
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(PeerGoneFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

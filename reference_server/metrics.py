@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 
@@ -18,7 +20,15 @@ class ServerMetrics:
         self.events_sent = Counter("sse_events_sent", "Events written to connections", ["type"], registry=self.registry)
         self.resumes = Counter("sse_resumes", "Successful Last-Event-ID resumes", registry=self.registry)
         self.caps_reached = Counter("sse_caps_reached", "Streams ended by the duration cap", registry=self.registry)
+        self.slow_readers_dropped = Counter(
+            "sse_slow_readers_dropped", "Connections dropped: a send outlasted SEND_TIMEOUT", registry=self.registry
+        )
         self.rejected = Counter("sse_rejected_requests", "Requests refused", ["reason"], registry=self.registry)
+
+        self.loop_tasks = Gauge(
+            "sse_event_loop_tasks", "Tasks alive on the server's event loop (leak detector)", registry=self.registry
+        )
+        self.loop_tasks.set_function(lambda: len(asyncio.all_tasks()))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

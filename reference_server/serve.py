@@ -22,15 +22,21 @@ from reference_server.streams import StreamRegistry
 _BACKLOG = 2048
 
 
-def bind_socket(host: str, port: int, user_timeout_seconds: float) -> socket.socket:
-    """A bound TCP socket; port 0 picks a free one. Accepted sockets inherit the user timeout."""
+def bind_socket(host: str, port: int, user_timeout_seconds: float, send_buffer_bytes: int) -> socket.socket:
+    """A listening TCP socket; port 0 picks a free one. Accepted sockets inherit the user
+    timeout and the send buffer size (which turns off its growth to megabytes per socket).
+
+    It listens before the server is announced, so a client that connects at once waits in the
+    backlog instead of being refused while Hypercorn starts."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if hasattr(socket, "TCP_USER_TIMEOUT"):
         # Drops peers that stop acknowledging data; Hypercorn itself has no write timeout.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(user_timeout_seconds * 1000))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer_bytes)
     sock.bind((host, port))
+    sock.listen(_BACKLOG)
     return sock
 
 
@@ -45,7 +51,7 @@ async def serve(
     app = create_app(config)
     registry: StreamRegistry = app.config["SSE_REGISTRY"]
     stop = stop or _stop_on_signals()
-    sock = bind_socket(host, port, max(10.0, 2 * config.silence_threshold))
+    sock = bind_socket(host, port, max(10.0, 2 * config.silence_threshold), config.send_buffer_bytes)
     bound_host, bound_port = sock.getsockname()[:2]
     hyper = HypercornConfig()
     hyper.bind = [f"fd://{sock.detach()}"]

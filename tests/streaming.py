@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from harness.embedded import EmbeddedServer
 from harness.sse import Comment, Event, SSEParser
 
 
@@ -61,3 +63,21 @@ async def read_stream(
 
 def seq_at_least(seq: int) -> Callable[[Received], bool]:
     return lambda received: any(c["seq"] >= seq for c in received.of("content_chunk"))
+
+
+async def metric(server: EmbeddedServer, name: str, http: httpx.AsyncClient | None = None) -> float:
+    """A metric's value (summed over labels). Pass `http` to poll over one kept-alive connection:
+    the server keeps each closed connection's tasks for its keep-alive timeout."""
+    async with contextlib.AsyncExitStack() as stack:
+        client = http or await stack.enter_async_context(httpx.AsyncClient())
+        text = (await client.get(f"{server.base_url}/metrics")).text
+    values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(name)]
+    return sum(values)
+
+
+async def wait_for_metric(
+    server: EmbeddedServer, name: str, value: float, deadline: float = 5.0, http: httpx.AsyncClient | None = None
+) -> None:
+    async with asyncio.timeout(deadline):
+        while await metric(server, name, http) != value:
+            await asyncio.sleep(0.02)

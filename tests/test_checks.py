@@ -193,3 +193,21 @@ def test_late_first_heartbeat_is_forgiven_only_when_the_harness_loop_lagged(loop
     assert result.status == expected, result.detail
     if expected == Status.PASS:
         assert result.evidence["intervals_forgiven_for_harness_lag"] == 1
+
+
+@pytest.mark.parametrize(("loop_lag_ms", "expected"), [(0, Status.FAIL), (200, Status.PASS)])
+def test_early_gap_after_a_late_stamp_and_a_quiet_tail_are_forgiven_only_for_harness_lag(
+    loop_lag_ms: int, expected: Status
+) -> None:
+    builder = HistoryBuilder(chunks=2)
+    builder.connect(0.0)
+    for t in (0.25, 0.6, 0.75):  # 0.6 stamped late: 0.35 then 0.15 apart
+        builder.heartbeat(t)
+    builder.add(0.59, Kind.LOOP_LAG, client="harness", nbytes=loop_lag_ms * 1000)  # sampled just before
+    builder.add(1.2, Kind.LOOP_LAG, client="harness", nbytes=loop_lag_ms * 1000)
+    builder.complete(1.2)  # 0.45 s without a heartbeat at the end
+    result = CHECKS["heartbeat_timing"](builder.history)
+    assert result.status == expected, result.detail
+    if expected == Status.FAIL:
+        assert "0.150 s apart" in result.detail
+        assert "last 0.450 s" in result.detail

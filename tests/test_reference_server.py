@@ -15,7 +15,7 @@ import pytest
 
 from harness.embedded import EmbeddedServer
 from tests.conftest import TEST_TIMING, ServerFactory
-from tests.streaming import read_stream, seq_at_least
+from tests.streaming import metric, read_stream, seq_at_least, wait_for_metric
 
 pytestmark = pytest.mark.asyncio
 
@@ -26,19 +26,6 @@ HEX32 = re.compile(r"[0-9a-f]{32}")
 
 def sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-async def metric(server: EmbeddedServer, name: str) -> float:
-    async with httpx.AsyncClient() as http:
-        text = (await http.get(f"{server.base_url}/metrics")).text
-    values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(name)]
-    return sum(values)
-
-
-async def wait_for_metric(server: EmbeddedServer, name: str, value: float, deadline: float = 5.0) -> None:
-    async with asyncio.timeout(deadline):
-        while await metric(server, name) != value:
-            await asyncio.sleep(0.02)
 
 
 async def test_headers_and_retry_line(server: EmbeddedServer) -> None:

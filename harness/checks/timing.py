@@ -55,19 +55,20 @@ def check_heartbeat_timing(history: History) -> CheckResult:
                 gap = b - a
                 if index > 0:
                     errors.append(gap - interval)
-                    if abs(gap - interval) <= tolerance + allowance:
-                        continue
-                    if abs(gap - interval) <= tolerance + allowance + _harness_lag(lags, a, b):
-                        forgiven += 1
-                    else:
-                        problems.append(f"{where}: heartbeats {gap:.3f} s apart, expected {interval:g} s")
-                elif gap > interval + tolerance + allowance + _harness_lag(lags, a, b):
+                # After the response only lateness counts; between heartbeats, both ways.
+                excess = abs(gap - interval) if index > 0 else gap - interval
+                outcome = _judge(excess, tolerance + allowance, _harness_lag(lags, a, b))
+                forgiven += outcome == _FORGIVEN
+                if outcome == _WRONG and index > 0:
+                    problems.append(f"{where}: heartbeats {gap:.3f} s apart, expected {interval:g} s")
+                elif outcome == _WRONG:
                     problems.append(f"{where}: first heartbeat {gap:.3f} s after the response")
-                elif gap > interval + tolerance + allowance:
-                    forgiven += 1
             tail = end - marks[-1]
-            if tail > interval + tolerance and _allowance(marks[-1], end, windows) is not None:
-                problems.append(f"{where}: no heartbeat for the last {tail:.3f} s of the connection")
+            if _allowance(marks[-1], end, windows) is not None:
+                outcome = _judge(tail - interval, tolerance, _harness_lag(lags, marks[-1], end))
+                forgiven += outcome == _FORGIVEN
+                if outcome == _WRONG:
+                    problems.append(f"{where}: no heartbeat for the last {tail:.3f} s of the connection")
             for a, b in pairwise(reads):
                 if _allowance(a, b, windows) is not None:
                     largest_read_gap = max(largest_read_gap, b - a)
@@ -93,6 +94,16 @@ def check_heartbeat_timing(history: History) -> CheckResult:
     return verdict(HEARTBEAT, [p + note for p in problems], ok, **evidence)
 
 
+_RIGHT, _FORGIVEN, _WRONG = "right", "forgiven", "wrong"
+
+
+def _judge(excess: float, limit: float, harness_lag: float) -> str:
+    """Within the limit; beyond it only by as much as the harness's own loop lagged; or wrong."""
+    if excess <= limit:
+        return _RIGHT
+    return _FORGIVEN if excess <= limit + harness_lag else _WRONG
+
+
 def _allowance(start: float, end: float, windows: list[FaultWindow]) -> float | None:
     """Extra tolerance for a span inside a latency fault; None when a fault edge or other fault touches it."""
     extra = 0.0
@@ -110,9 +121,13 @@ def _harness_lag(lags: list[tuple[float, float]], start: float, end: float) -> f
     """The worst lag of the harness's own event loop while this span's timestamps were taken.
 
     A sample at time t with lag L means the loop was blocked during [t - L, t]; a heartbeat
-    stamped then was stamped late by up to L, through no fault of the server.
+    stamped then, or just after (the sampler and the stamp may run in either order once the
+    loop is free), was stamped late by up to L, through no fault of the server.
     """
-    return max((lag for at, lag in lags if start <= at and at - lag <= end + _LAG_SLACK_SECONDS), default=0.0)
+    return max(
+        (lag for at, lag in lags if at + _LAG_SLACK_SECONDS >= start and at - lag <= end),
+        default=0.0,
+    )
 
 
 def _error_summary(errors: list[float]) -> dict[str, float]:
