@@ -134,10 +134,12 @@ class RobustClient:
             except _Finished as finished:
                 return finished.outcome, finished.detail
             except _Reconnect as reason:
-                self._record_error(str(reason))
+                last_reason = str(reason)
+                self._record_error(last_reason)
             failures = 0 if self._made_progress else failures + 1
             if self.connection + 1 >= self.settings.max_attempts:
-                return Outcome.GAVE_UP, f"gave up after {self.settings.max_attempts} connection attempts"
+                attempts = self.settings.max_attempts
+                return Outcome.GAVE_UP, f"gave up after {attempts} connection attempts; last: {last_reason}"
             self._set_state(State.RECONNECTING)
             await asyncio.sleep(self._backoff(failures))
 

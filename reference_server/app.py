@@ -170,7 +170,7 @@ async def _frames(stream: LogicalStream, registry: StreamRegistry, after_seq: in
                 metrics.events_sent.labels(type="heartbeat").inc()
                 next_beat += interval * max(1, math.ceil((now - next_beat) / interval))
                 continue
-            changed = stream.changed()
+            seen = stream.version
             try:
                 pending = stream.events_after(cursor)
             except ReplayGap as gap:
@@ -188,8 +188,7 @@ async def _frames(stream: LogicalStream, registry: StreamRegistry, after_seq: in
                     return
                 await asyncio.sleep(0)  # a real suspension point even if the send never blocks
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), next_beat - now)
+            await stream.wait_for_change(seen, next_beat - now)
     finally:
         registry.detach(stream)
         _log_stream("stream_end", stream, events_sent=sent, finished=stream.finished)

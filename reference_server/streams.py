@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import secrets
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +33,9 @@ class StoredEvent:
 
 class TooManyStreams(Exception):
     """The global or per-user stream limit is reached."""
+
+
+_BURST_CHUNKS = 64
 
 
 class ReplayGap(Exception):
@@ -54,7 +58,9 @@ class LogicalStream:
     readers: int = 0
     _buffer: deque[StoredEvent] = field(init=False)
     _digest: hashlib._Hash = field(default_factory=hashlib.sha256)
-    _changed: asyncio.Event = field(default_factory=asyncio.Event)
+    on_finished: Callable[[LogicalStream], None] | None = None
+    _version: int = 0  # counts appends and wakes
+    _waiters: set[asyncio.Future[None]] = field(default_factory=set)
     _producer: asyncio.Task[None] | None = None
     _expiry: asyncio.TimerHandle | None = None
 
@@ -80,9 +86,34 @@ class LogicalStream:
         self.cancel_expiry()
 
     def wake(self) -> None:
-        """Wake every connection waiting on this stream without appending anything."""
-        self._changed.set()
-        self._changed = asyncio.Event()
+        """Wake every connection waiting on this stream (an append does this too)."""
+        self._version += 1
+        for waiter in self._waiters:
+            _settle(waiter)
+        self._waiters.clear()
+
+    @property
+    def version(self) -> int:
+        """Read it before checking for events; `wait_for_change` then misses nothing."""
+        return self._version
+
+    async def wait_for_change(self, seen_version: int, at_most: float) -> None:
+        """Return at the first append or wake after `seen_version`, or after `at_most` seconds.
+
+        One future and one timer: no task and no cancellation, since every connection waits
+        like this once per heartbeat (asyncio.wait_for made idle streams CPU-bound).
+        """
+        if self._version != seen_version:
+            return
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        self._waiters.add(waiter)
+        timer = loop.call_later(at_most, _settle, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiters.discard(waiter)
 
     def schedule_expiry(self, ttl: float, expire: Callable[[LogicalStream], None]) -> None:
         self._expiry = asyncio.get_running_loop().call_later(ttl, expire, self)
@@ -92,10 +123,6 @@ class LogicalStream:
             self._expiry.cancel()
             self._expiry = None
 
-    def changed(self) -> asyncio.Event:
-        """An event set at the next append; take it before checking, then wait on it."""
-        return self._changed
-
     def events_after(self, seq: int) -> list[StoredEvent]:
         """Buffered events with a sequence number above `seq`, oldest first."""
         if not self._buffer or self._buffer[-1].seq <= seq:
@@ -103,7 +130,8 @@ class LogicalStream:
         first = self._buffer[0].seq
         if first > seq + 1:
             raise ReplayGap(f"event {seq + 1} has left the replay buffer (oldest kept: {first})")
-        return list(self._buffer)[seq + 1 - first :]
+        wanted = self._buffer[-1].seq - seq  # seqs are contiguous: the newest `wanted` events
+        return list(itertools.islice(reversed(self._buffer), wanted))[::-1]
 
     @property
     def last_seq(self) -> int:
@@ -113,8 +141,14 @@ class LogicalStream:
         delay = self.config.chunk_delay_ms / 1000
         cap_at = self.started + self.config.stream_max_seconds
         for index, chunk in enumerate(self.request.chunks()):
-            due = self.started + (index + 1) * delay
-            await asyncio.sleep(max(0.0, min(due, cap_at) - time.monotonic()))
+            due = min(self.started + (index + 1) * delay, cap_at)
+            now = time.monotonic()
+            if due > now:
+                await asyncio.sleep(due - now)
+            elif index % _BURST_CHUNKS == 0:
+                # Behind schedule: produce what is due without waking the connections per
+                # chunk (they send it as one write), but let the loop run now and then.
+                await asyncio.sleep(0)
             if time.monotonic() >= cap_at:
                 self._finish("duration_cap")
                 return
@@ -142,6 +176,8 @@ class LogicalStream:
         self._append(self.terminal)
         if reason == "duration_cap":
             self.metrics.caps_reached.inc()
+        if self.on_finished is not None:
+            self.on_finished(self)
 
     def _append(self, event: StoredEvent) -> None:
         self._buffer.append(event)
@@ -174,6 +210,8 @@ class StreamRegistry:
         self.metrics = metrics
         self.draining = False
         self._streams: dict[str, LogicalStream] = {}
+        self._unfinished: dict[str, str | None] = {}  # stream id -> user id, for the limits
+        self._unfinished_per_user: Counter[str] = Counter()
         self._connections = 0
         self._drained = asyncio.Event()
         self._drained.set()
@@ -190,21 +228,23 @@ class StreamRegistry:
 
     def create(self, request: AnswerRequest, user_id: str | None, trace_id: str) -> LogicalStream:
         self._check_limits(user_id)
-        stream = LogicalStream(secrets.token_hex(8), trace_id, user_id, request, self.config, self.metrics)
+        stream = LogicalStream(
+            secrets.token_hex(8), trace_id, user_id, request, self.config, self.metrics, on_finished=self._finished
+        )
         self._streams[stream.stream_id] = stream
+        self._unfinished[stream.stream_id] = user_id
+        if user_id is not None:
+            self._unfinished_per_user[user_id] += 1
         self.metrics.streams_started.inc()
         self.metrics.logical_streams.set(len(self._streams))
         stream.start()
         return stream
 
     def _check_limits(self, user_id: str | None) -> None:
-        unfinished = [s for s in self._streams.values() if not s.finished]
-        if len(unfinished) >= self.config.max_streams:
+        if len(self._unfinished) >= self.config.max_streams:
             raise TooManyStreams("too many open streams on this server")
-        if user_id is not None:
-            mine = sum(1 for s in unfinished if s.user_id == user_id)
-            if mine >= self.config.max_streams_per_user:
-                raise TooManyStreams("too many open streams for this user_id")
+        if user_id is not None and self._unfinished_per_user[user_id] >= self.config.max_streams_per_user:
+            raise TooManyStreams("too many open streams for this user_id")
         if len(self._streams) >= 2 * self.config.max_streams:
             self._evict_oldest_finished()
 
@@ -230,7 +270,17 @@ class StreamRegistry:
         if stream.readers == 0 and stream.stream_id in self._streams:
             stream.schedule_expiry(self.config.stream_resume_ttl, self._forget)
 
+    def _finished(self, stream: LogicalStream) -> None:
+        if stream.stream_id not in self._unfinished:
+            return
+        user_id = self._unfinished.pop(stream.stream_id)
+        if user_id is not None:
+            self._unfinished_per_user[user_id] -= 1
+            if not self._unfinished_per_user[user_id]:
+                del self._unfinished_per_user[user_id]
+
     def _forget(self, stream: LogicalStream) -> None:
+        self._finished(stream)
         stream.stop()
         self._streams.pop(stream.stream_id, None)
         self.metrics.logical_streams.set(len(self._streams))
@@ -249,6 +299,11 @@ class StreamRegistry:
     def close(self) -> None:
         for stream in list(self._streams.values()):
             self._forget(stream)
+
+
+def _settle(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def _utc_now_iso() -> str:

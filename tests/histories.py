@@ -49,6 +49,7 @@ class HistoryBuilder:
         self.add(
             t + 0.001, Kind.RESPONSE, connection=self.connection, status=200, detail=json.dumps(headers or HEADERS)
         )
+        self.add(t + 0.001, Kind.BYTES, connection=self.connection, nbytes=11)  # the retry line
 
     def chunk(self, t: float, seq: int, trace: str = TRACE, dropped: bool = False) -> None:
         data = json.dumps({"stream_id": STREAM, "trace_id": trace, "seq": seq, "content": self.chunks[seq]})

@@ -46,7 +46,9 @@ def check_heartbeat_timing(history: History) -> CheckResult:
             beats = [history.seconds(r) for r in heartbeats(connection, profile)]
             reads = [history.seconds(r) for r in connection.reads]
             end = reads[-1] if reads else connection.responded
-            marks = [connection.responded, *beats]
+            # The first interval starts at the first body byte: that is when the server starts
+            # the body and its heartbeat clock; headers can travel ahead of it.
+            marks = [reads[0] if reads else connection.responded, *beats]
             for index, (a, b) in enumerate(pairwise(marks)):
                 allowance = _allowance(a, b, windows)
                 if allowance is None:
@@ -62,7 +64,7 @@ def check_heartbeat_timing(history: History) -> CheckResult:
                 if outcome == _WRONG and index > 0:
                     problems.append(f"{where}: heartbeats {gap:.3f} s apart, expected {interval:g} s")
                 elif outcome == _WRONG:
-                    problems.append(f"{where}: first heartbeat {gap:.3f} s after the response")
+                    problems.append(f"{where}: first heartbeat {gap:.3f} s after the body began")
             tail = end - marks[-1]
             if _allowance(marks[-1], end, windows) is not None:
                 outcome = _judge(tail - interval, tolerance, _harness_lag(lags, marks[-1], end))
