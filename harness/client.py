@@ -125,6 +125,7 @@ class RobustClient:
 
     async def _loop(self) -> tuple[Outcome, str]:
         failures = 0
+        last_reason = ""
         while True:
             self.connection += 1
             self._set_state(State.CONNECTING if self.connection == 0 else State.RECONNECTING)
