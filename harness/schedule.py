@@ -10,6 +10,7 @@ owns it) before the next scenario starts.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable
 
 from harness.errors import HarnessError
@@ -38,6 +39,10 @@ async def run_scenarios(
             if result.toxiproxy_unavailable:
                 restart_needed.set()
             on_done(result)
+            # A finished run's history (hundreds of thousands of records after a sweep) stays
+            # for the report; frozen, the collector stops scanning it: full collections over it
+            # paused the harness loop > 100 ms and skewed later scenarios' heartbeat timing.
+            gc.freeze()
             return result
         finally:
             for _ in range(held):
