@@ -6,8 +6,10 @@ configuration or environment error (one line on stderr).
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -80,8 +82,8 @@ def run(
         _publish(report_dir, runs)
     except HarnessError as error:
         raise _fail(str(error)) from None
-    except KeyboardInterrupt:
-        raise _fail("interrupted; the report holds the scenarios that finished") from None
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        raise _fail(f"interrupted; {report_dir / 'histories'} holds the scenarios that finished") from None
     if json_output:
         out.print_json(json.dumps(summary_of(runs)))
     if any(run.error for run in runs):
@@ -125,6 +127,10 @@ async def _run_all(
         progress.update(bars[result.name], description=f"{result.name} {'✓' if result.passed else '✗'}")
         write_history(report_dir, result)
 
+    # SIGTERM (a cancelled CI job) cancels the run, so the server and Toxiproxy it started are stopped.
+    main = asyncio.current_task()
+    assert main is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
     async with target_and_proxy(target_url, profile, timing, report_dir) as (target, api), new_http_client() as http:
         with progress:
             return await run_scenarios(Runner(target, api, http), scenarios, parallel, on_start, on_done)

@@ -141,3 +141,25 @@ def _children(pid: int) -> list[int]:
     with contextlib.suppress(OSError):
         return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     return []
+
+
+def test_sigterm_stops_the_run_and_everything_it_started(tmp_path: Path) -> None:
+    _require_toxiproxy()
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run", "--scenario", "network-interruption", "--report-dir", tmp_path],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for_toxiproxy_with_a_proxy(cli.pid)
+        started = _children(cli.pid)
+        cli.send_signal(signal.SIGTERM)
+        _stdout, stderr = cli.communicate(timeout=30)
+    finally:
+        cli.kill()
+        cli.wait()
+    assert cli.returncode == 2
+    assert "interrupted" in stderr
+    assert started
+    assert not any(Path(f"/proc/{pid}").exists() for pid in started)  # server and Toxiproxy stopped
