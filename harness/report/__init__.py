@@ -14,17 +14,13 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from harness.checks import CHECKS, CheckResult, run_checks
 from harness.history import History
-from harness.report.charts import draw_charts
+from harness.report.charts import heartbeat_svg, timeline_svg
 from harness.report.files import write_atomic
 from harness.report.junit import junit_xml
 from harness.runner import ScenarioRun, summary_of
 
 HISTORIES = "histories"
 PARQUET = importlib.util.find_spec("pyarrow") is not None  # events.parquet too, when pyarrow is installed
-
-
-def history_path(report_dir: Path, name: str) -> Path:
-    return report_dir / HISTORIES / f"{name}.json"
 
 
 def write_report(report_dir: Path, runs: list[ScenarioRun]) -> Path:
@@ -45,7 +41,7 @@ def write_report(report_dir: Path, runs: list[ScenarioRun]) -> Path:
 
 def write_history(report_dir: Path, run: ScenarioRun) -> None:
     payload = run.history.to_json() | {"wall_seconds": run.wall_seconds, "error": run.error}
-    write_atomic(history_path(report_dir, run.name), json.dumps(payload, ensure_ascii=False))
+    write_atomic(report_dir / HISTORIES / f"{run.name}.json", json.dumps(payload, ensure_ascii=False))
 
 
 def load_runs(report_dir: Path) -> list[ScenarioRun]:
@@ -85,23 +81,21 @@ class _RunView:
 
 def render_html(runs: list[ScenarioRun]) -> str:
     env = Environment(loader=PackageLoader("harness.report"), autoescape=select_autoescape(["html", "j2"]))
-    views = []
-    for run in runs:
-        charts = draw_charts(run.history)
-        views.append(
-            _RunView(
-                run.name,
-                run.description,
-                run.passed,
-                run.error,
-                run.wall_seconds,
-                run.results,
-                {r.name: r for r in run.results},
-                charts.timeline,
-                charts.heartbeats,
-                json.dumps(run.history.meta.get("faults", []), indent=2),
-            )
+    views = [
+        _RunView(
+            run.name,
+            run.description,
+            run.passed,
+            run.error,
+            run.wall_seconds,
+            run.results,
+            {r.name: r for r in run.results},
+            timeline_svg(run.history),
+            heartbeat_svg(run.history),
+            json.dumps(run.history.meta.get("faults", []), indent=2),
         )
+        for run in runs
+    ]
     passed = all(run.passed for run in runs)
     target = runs[0].history.meta.get("target", "?") if runs else "?"
     return env.get_template("report.html.j2").render(

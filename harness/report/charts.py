@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from itertools import pairwise
 
 import matplotlib
@@ -19,16 +18,6 @@ plt.rcParams["svg.fonttype"] = "none"
 
 _MAX_CLIENT_ROWS = 24
 _FAULT_COLOURS = ("#f4a261", "#e76f51", "#9b5de5", "#2a9d8f")
-
-
-@dataclass(frozen=True)
-class Charts:
-    timeline: str
-    heartbeats: str
-
-
-def draw_charts(history: History) -> Charts:
-    return Charts(timeline_svg(history), heartbeat_svg(history))
 
 
 def timeline_svg(history: History) -> str:
