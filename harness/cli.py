@@ -7,7 +7,6 @@ configuration or environment error (one line on stderr).
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import signal
 import sys
@@ -31,6 +30,7 @@ from harness.report import load_runs, write_history, write_report
 from harness.runner import TIMING_PROFILES, Runner, ScenarioRun, summary_of, target_and_proxy
 from harness.scenario import Scenario, find_scenarios, load_scenario
 from harness.schedule import run_scenarios
+from reference_server.collector import quiet_collector
 
 app = typer.Typer(
     help="Chaos and conformance harness for Server-Sent Events streams.",
@@ -77,7 +77,7 @@ def run(
         target_profile = load_profile(profile)
         scenarios = [load_scenario(path) for path in find_scenarios(scenario or [])]
         report_dir.mkdir(parents=True, exist_ok=True)
-        _quiet_collector()
+        quiet_collector()
         runs = uvloop.run(_run_all(target, target_profile, timing, scenarios, parallel, report_dir))
         _publish(report_dir, runs)
     except HarnessError as error:
@@ -89,16 +89,6 @@ def run(
     if any(run.error for run in runs):
         raise typer.Exit(2)
     raise typer.Exit(0 if all(run.passed for run in runs) else 1)
-
-
-def _quiet_collector() -> None:
-    """Keep full garbage collections out of a run: they stop the event loop that stamps every
-    byte (30-90 ms with 100 clients, enough to fail a heartbeat check). What is loaded now
-    lives to the end, so it is frozen out of collections; full ones become rare (young ones
-    still free most garbage, and each finished scenario is frozen too)."""
-    gc.freeze()
-    young, middle, _full = gc.get_threshold()
-    gc.set_threshold(young, middle, 1000)
 
 
 async def _run_all(

@@ -82,13 +82,8 @@ class SSEParser:
         self._offset = 0  # stream offset of the first byte of `_pending`
         self._skip_lf = False
         self._at_start = True
-        self._data: list[str] = []
-        self._event_type = ""
-        self._id_buffer = last_event_id
-        self._block_has_id = False
-        self._block_retry: int | None = None
-        self._block_open = False
         self._block_start = 0  # stream offset of the open block's first line, to bound its size
+        self._reset_block()
 
     @property
     def incomplete(self) -> bool:
@@ -125,13 +120,17 @@ class SSEParser:
     def close(self) -> list[Event | Comment]:
         """End of stream: any unterminated line or block is discarded, as the spec says."""
         self._pending = b""
-        self._data = []
+        self._reset_block()
+        return []
+
+    def _reset_block(self) -> None:
+        """No block open: `_interpret` keeps these in locals and writes them back."""
+        self._data: list[str] = []
         self._event_type = ""
         self._id_buffer = self.last_event_id
         self._block_has_id = False
-        self._block_retry = None
+        self._block_retry: int | None = None
         self._block_open = False
-        return []
 
     def _feed_any_line_ends(self, buffer: bytes, items: list[Event | Comment]) -> None:
         lines, ends, start = [], [], 0

@@ -24,7 +24,6 @@ class ServerMetrics:
             "sse_slow_readers_dropped", "Connections dropped: a send outlasted SEND_TIMEOUT", registry=self.registry
         )
         self.rejected = Counter("sse_rejected_requests", "Requests refused", ["reason"], registry=self.registry)
-
         self.loop_tasks = Gauge(
             "sse_event_loop_tasks", "Tasks alive on the server's event loop (leak detector)", registry=self.registry
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import os
 import signal
 import socket
@@ -16,6 +15,7 @@ from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config as HypercornConfig
 
 from reference_server.app import create_app
+from reference_server.collector import quiet_collector
 from reference_server.config import ConfigError, ServerConfig
 from reference_server.logs import configure_logging
 from reference_server.streams import StreamRegistry
@@ -101,15 +101,6 @@ def main(argv: list[str] | None = None) -> int:
     return run(args.host, args.port, args.log_level)
 
 
-def _quiet_collector() -> None:
-    """Full garbage collections stop the loop that sends every heartbeat (measured 80-190 ms
-    with hundreds of streams). Start-up objects live for the whole process: freeze them out of
-    collections, and let full ones run rarely (young collections still free most garbage)."""
-    gc.freeze()
-    young, middle, _full = gc.get_threshold()
-    gc.set_threshold(young, middle, 1000)
-
-
 def run(host: str, port: int, log_level: str) -> int:
     try:
         config = ServerConfig.from_env(os.environ)
@@ -118,7 +109,7 @@ def run(host: str, port: int, log_level: str) -> int:
         return 2
     configure_logging(log_level)
     try:
-        _quiet_collector()
+        quiet_collector()
         uvloop.run(serve(config, host, port, announce))
     except OSError as error:
         print(f"error: cannot listen on {host}:{port}: {error.strerror}", file=sys.stderr)
