@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from harness.browser import chromium_on_demand
 from harness.checks import Status
 from harness.client import new_http_client
 from harness.compare import Change, Thresholds, load_summary
@@ -121,9 +122,13 @@ async def _run_all(
     main = asyncio.current_task()
     assert main is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
-    async with target_and_proxy(target_url, profile, timing, report_dir) as (target, api), new_http_client() as http:
+    async with (
+        target_and_proxy(target_url, profile, timing, report_dir) as (target, api),
+        new_http_client() as http,
+        chromium_on_demand() as chromium,
+    ):
         with progress:
-            return await run_scenarios(Runner(target, api, http), scenarios, parallel, on_start, on_done)
+            return await run_scenarios(Runner(target, api, http, chromium), scenarios, parallel, on_start, on_done)
 
 
 def _publish(report_dir: Path, runs: list[ScenarioRun]) -> None:

@@ -30,6 +30,7 @@ class Kind(StrEnum):
     FAULT_START = "fault_start"  # the nemesis applied a fault (detail: its description)
     FAULT_END = "fault_end"  # the nemesis removed it
     LOOP_LAG = "loop_lag"  # the harness's own event-loop lag sample (nbytes: microseconds)
+    DISPLAY = "display"  # what a browser client's page showed at the end (data: answer, detail: JSON)
 
 
 NEMESIS = "nemesis"
@@ -57,7 +58,11 @@ COLUMNS = [f.name for f in fields(Record)]
 
 @dataclass
 class History:
-    """Records in arrival order, plus what the run knew up front (scenario, target, timings)."""
+    """Records in arrival order, plus what the run knew up front (scenario, target, timings).
+
+    A browser client's records are stamped in the page and arrive a little later, so across
+    clients `t_ns` is ordered only to within a few milliseconds; within a client it is exact.
+    """
 
     meta: dict[str, Any] = field(default_factory=dict)
     records: list[Record] = field(default_factory=list)
@@ -65,6 +70,12 @@ class History:
 
     def add(self, client: str, kind: Kind, **values: Any) -> Record:
         record = Record(time.monotonic_ns(), client, kind.value, **values)
+        self.records.append(record)
+        return record
+
+    def add_at(self, t_ns: int, client: str, kind: Kind, **values: Any) -> Record:
+        """A record stamped elsewhere (a browser page), on this process's monotonic clock."""
+        record = Record(t_ns, client, kind.value, **values)
         self.records.append(record)
         return record
 

@@ -108,6 +108,7 @@ class _Session:
         return self._runner
 
     async def _start_runner(self, target_url: str) -> Runner:
+        from harness.browser import chromium_on_demand
         from harness.client import new_http_client
         from harness.profile import load_profile
         from harness.runner import Runner, Target
@@ -116,7 +117,8 @@ class _Session:
         profile = load_profile(self.config.getoption("sse_profile"))
         api = await self.stack.enter_async_context(toxiproxy(self.work_dir))
         http = await self.stack.enter_async_context(new_http_client())
-        return Runner(Target(target_url, profile), api, http)
+        chromium = await self.stack.enter_async_context(chromium_on_demand())
+        return Runner(Target(target_url, profile), api, http, chromium)
 
     def run_scenario(self, scenario: Scenario) -> ScenarioRun:
         run = self.loop.run(self.runner().run(scenario), _SCENARIO_SECONDS)

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from harness.browser import BrowserClient, Chromium
 from harness.checks import CheckResult, Status, run_checks
 from harness.checks.views import payload
 from harness.client import ClientSettings, RobustClient
@@ -77,10 +78,14 @@ async def target_and_proxy(
 
 
 class Runner:
-    def __init__(self, target: Target, api: ToxiproxyAPI, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self, target: Target, api: ToxiproxyAPI, http: httpx.AsyncClient, chromium: Chromium | None = None
+    ) -> None:
+        """`chromium` launches the browser for browser clients; without it they are a configuration error."""
         self.target = target
         self.api = api
         self.http = http
+        self.chromium = chromium
         self._baselines: dict[tuple[tuple[str, str], ...], asyncio.Future[Baseline]] = {}
         self._timing: Timing | None = None
         self._runs = 0
@@ -204,12 +209,16 @@ class Runner:
 
     def _client(
         self, scenario: Scenario, history: History, proxy: Proxy, params: dict[str, str], deadline: float, index: int
-    ) -> RobustClient:
+    ) -> RobustClient | BrowserClient:
         url = str(httpx.URL(self.target.url).copy_with(host="127.0.0.1", port=proxy.port))
         settings = ClientSettings(
             url, params, max_attempts=scenario.clients.max_attempts, deadline=deadline, backoff_max=1.0
         )
-        return RobustClient(f"c{index:04d}", settings, history, self.http, self.target.profile)
+        if scenario.clients.kind == "http":
+            return RobustClient(f"c{index:04d}", settings, history, self.http, self.target.profile)
+        if self.chromium is None:
+            raise ConfigurationError(f"scenario {scenario.name} has browser clients, and this run has no browser")
+        return BrowserClient(f"b{index:04d}", settings, history, self.chromium, self.target.profile)
 
     async def _shared(
         self,
@@ -221,18 +230,26 @@ class Runner:
         timing: Timing,
         on_progress: Callable[[str], None] | None,
     ) -> None:
-        """All clients through one proxy, staggered, under one fault timeline."""
+        """All clients through one proxy, staggered, under one fault timeline. Browser clients
+        load their page first: the timeline starts when every client is ready to stream."""
         stagger = resolve(scenario.clients.stagger, timing)
+        clients = [self._client(scenario, history, proxy, params, deadline, i) for i in range(scenario.client_count)]
+        browsers = [client for client in clients if isinstance(client, BrowserClient)]
+        try:
+            await _gather(browser.open() for browser in browsers)
+        except BaseException:
+            await _gather(browser.close() for browser in browsers)
+            raise
 
-        async def one_client(index: int) -> None:
+        async def one_client(index: int, client: RobustClient | BrowserClient) -> None:
             await asyncio.sleep(index * stagger)
-            await self._client(scenario, history, proxy, params, deadline, index).run()
+            await client.run()
             if on_progress is not None:
                 on_progress(scenario.name)
 
-        clients = _gather(one_client(index) for index in range(scenario.client_count))
+        work = _gather(one_client(index, client) for index, client in enumerate(clients))
         nemesis = Nemesis(self.api, history, _timeline(scenario, timing, proxy))
-        await _under_nemesis(nemesis, clients)
+        await _under_nemesis(nemesis, work)
 
     async def _swept(
         self,

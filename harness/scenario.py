@@ -27,9 +27,11 @@ CheckName = Literal[
     "trace_propagation",
     "completion",
     "reconnect_bounds",
+    "page_display",
 ]
 CHECK_NAMES: tuple[CheckName, ...] = get_args(CheckName)
 
+MAX_BROWSER_CLIENTS = 8
 _TERM = re.compile(r"(?P<number>\d+(?:\.\d+)?)?\s*(?P<unit>ms|s|heartbeats?|silence|cap)?")
 _SYMBOLS = {"heartbeat": "heartbeat", "heartbeats": "heartbeat", "silence": "silence", "cap": "cap"}
 
@@ -101,6 +103,10 @@ class _Strict(BaseModel):
 
 
 class Clients(_Strict):
+    """`kind`: "http" is the harness's Python client; "browser" is the search page's stream in
+    headless Chromium (each one a browser context, so a handful at most)."""
+
+    kind: Literal["http", "browser"] = "http"
     count: Annotated[int, Field(ge=1, le=5000)] = 1
     stagger: Duration = "0s"
     query: Annotated[str, Field(min_length=1, max_length=2000)] = "how do streams survive chaos"
@@ -171,6 +177,8 @@ class Scenario(_Strict):
     def _one_sweep_at_most(self) -> Scenario:
         if sum(1 for fault in self.faults if fault.sweep) > 1:
             raise ValueError("at most one fault may sweep")
+        if self.clients.kind == "browser" and (self.sweep or self.clients.count > MAX_BROWSER_CLIENTS):
+            raise ValueError(f"browser clients: at most {MAX_BROWSER_CLIENTS}, and no sweep")
         return self
 
     @property

@@ -2,7 +2,8 @@
 
 Most scenarios spend their time waiting on timers (a cap, an outage, a heartbeat period), so
 two at a time halve a catalogue's wall time without loading the machine; a scenario with many
-clients runs alone so that its load never skews another scenario's timing. A scenario that
+clients, or with browser clients, runs alone so that its load never skews another scenario's
+timing. A scenario that
 found Toxiproxy wedged or gone ends as an error, and the server is restarted (when the harness
 owns it) before the next scenario starts.
 """
@@ -52,7 +53,7 @@ async def run_scenarios(
     not_run: list[ScenarioRun] = []
     try:
         for index, scenario in enumerate(scenarios):
-            held = parallel if scenario.client_count > SHARED_CLIENT_LIMIT else 1
+            held = parallel if _runs_alone(scenario) else 1
             for _ in range(held):
                 await slots.acquire()
             if restart_needed.is_set():
@@ -68,6 +69,11 @@ async def run_scenarios(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _runs_alone(scenario: Scenario) -> bool:
+    """Many clients, or a browser (its start-up takes a core for a while), would skew another scenario's timing."""
+    return scenario.client_count > SHARED_CLIENT_LIMIT or scenario.clients.kind == "browser"
 
 
 async def _restart_when_idle(runner: Runner, slots: asyncio.Semaphore, parallel: int, held: int) -> None:

@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 from reference_server.answer import AnswerRequest
 from reference_server.config import ServerConfig
 from reference_server.metrics import ServerMetrics
+from reference_server.page import PAGE_FILE, PAGE_HEADERS, STATIC_DIR
 from reference_server.streams import LogicalStream, ReplayGap, StreamRegistry, TooManyStreams
 from reference_server.tracing import trace_id_from_headers
 from reference_server.wire import encode_event, encode_retry
@@ -51,10 +52,20 @@ class Resume:
 
 
 def create_app(config: ServerConfig) -> Quart:
-    app = Quart(__name__)
+    app = Quart(__name__, static_folder=str(STATIC_DIR))
     metrics = ServerMetrics()
     registry = StreamRegistry(config, metrics)
     app.config["SSE_REGISTRY"] = registry
+
+    @app.get("/")
+    async def search_page() -> Response:
+        return await app.send_static_file(PAGE_FILE)
+
+    @app.after_request
+    async def page_security(response: Response) -> Response:
+        if request.path == "/" or request.path.startswith("/static/"):
+            response.headers.update(PAGE_HEADERS)
+        return response
 
     @app.get("/healthz")
     async def healthz() -> Response:

@@ -87,6 +87,14 @@ class HistoryBuilder:
         )  # fmt: skip
         self.add(t, Kind.OUTCOME, connection=self.connection, detail="complete", data="terminal event")
 
+    def display(
+        self, t: float, answer: str | None = None, trace_id: str = TRACE, states: list[str] | None = None
+    ) -> None:
+        """What a browser client's page showed at the end."""
+        shown = {"trace_id": trace_id, "states": states or ["connecting", "connected", "disconnected"]}
+        answer = "".join(self.chunks) if answer is None else answer
+        self.add(t, Kind.DISPLAY, data=answer, detail=json.dumps(shown))
+
     def fault(self, start: float, end: float, action: str, **attributes: int) -> None:
         detail = json.dumps({"action": action, "attributes": attributes})
         self.add(start, Kind.FAULT_START, client=NEMESIS, event_id="f0", detail=detail)

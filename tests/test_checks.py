@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,9 @@ def status(check: str, history: History) -> Status:
 
 
 def test_a_good_history_passes_every_check() -> None:
-    history = HistoryBuilder().good_stream().history
+    builder = HistoryBuilder().good_stream()
+    builder.display(1.1)
+    history = builder.history
     history.meta["expect"] |= {"max_reconnects": 0}
     results = {r.name: r.status for r in run_checks(history)}
     assert results == dict.fromkeys(CHECKS, Status.PASS)
@@ -169,6 +172,51 @@ def test_checks_not_applicable_for_an_opaque_target() -> None:
     results = {r.name: r.status for r in run_checks(history)}
     for name in ("no_loss", "trace_propagation", "heartbeat_timing", "duration_cap", "reconnect_bounds"):
         assert results[name] == Status.NOT_APPLICABLE, name
+
+
+def browser_stream(reconnect: bool = True) -> HistoryBuilder:
+    """A browser client's stream, cut after seq 3 and resumed when `reconnect`."""
+    builder = HistoryBuilder()
+    builder.connect(0.0)
+    for seq in range(len(builder.chunks)):
+        if reconnect and seq == 4:
+            builder.connect(0.45)
+        builder.chunk(0.05 + seq * 0.1, seq)
+    builder.complete(0.9)
+    builder.history.meta["baseline"] = {"content": "".join(builder.chunks), "reason": "finished"}
+    return builder
+
+
+def test_page_display_passes_a_page_that_showed_the_answer_once_and_recovered() -> None:
+    builder = browser_stream()
+    builder.display(1.0, states=["connecting", "connected", "reconnecting", "connected", "disconnected"])
+    result = CHECKS["page_display"](builder.history)
+    assert result.status == Status.PASS, result.detail
+
+
+@pytest.mark.parametrize(
+    ("shown", "problem"),
+    [
+        (
+            {"answer": " word0 word1 word2 word3 word0 word1 word2 word3 word4 word5 word6 word7"},
+            "characters of answer",
+        ),
+        ({"trace_id": "b" * 32}, "trace id"),
+        ({"states": ["connecting", "connected", "reconnecting", "disconnected"]}, "back to connected"),
+    ],
+)
+def test_page_display_fails_a_page_that_doubled_the_answer_lost_the_trace_or_stuck(
+    shown: dict[str, Any], problem: str
+) -> None:
+    builder = browser_stream()
+    builder.display(1.0, **({"states": ["connecting", "connected", "reconnecting", "connected"]} | shown))
+    result = CHECKS["page_display"](builder.history)
+    assert result.status == Status.FAIL
+    assert problem in result.detail
+
+
+def test_page_display_is_not_applicable_without_a_browser_client() -> None:
+    assert status("page_display", browser_stream().history) == Status.NOT_APPLICABLE
 
 
 def test_history_round_trips_through_json_and_frame(tmp_path: object) -> None:

@@ -46,8 +46,8 @@ class FakeRunner:
         return run
 
 
-def scenario(name: str, clients: int = 1) -> Scenario:
-    return Scenario.model_validate({"name": name, "description": "d", "clients": {"count": clients}})
+def scenario(name: str, clients: int = 1, kind: str = "http") -> Scenario:
+    return Scenario.model_validate({"name": name, "description": "d", "clients": {"count": clients, "kind": kind}})
 
 
 async def schedule(runner: FakeRunner, scenarios: list[Scenario], parallel: int = 2) -> list[ScenarioRun]:
@@ -70,6 +70,28 @@ async def test_a_scenario_with_many_clients_runs_alone() -> None:
     runner = FakeRunner()
     await schedule(runner, [scenario("a"), scenario("heavy", SHARED_CLIENT_LIMIT + 1), scenario("b")])
     assert all(overlap == {"heavy"} for overlap in runner.overlaps if "heavy" in overlap)
+
+
+@pytest.mark.asyncio
+async def test_a_scenario_with_browser_clients_runs_alone() -> None:
+    runner = FakeRunner()
+    await schedule(runner, [scenario("a"), scenario("browser", kind="browser"), scenario("b")])
+    assert all(overlap == {"browser"} for overlap in runner.overlaps if "browser" in overlap)
+
+
+@pytest.mark.parametrize(
+    ("clients", "faults"),
+    [
+        ({"kind": "browser", "count": 9}, []),
+        (
+            {"kind": "browser"},
+            [{"at": 0, "action": "reset_peer", "sweep": {"attribute": "timeout", "start": 0, "stop": 3}}],
+        ),
+    ],
+)
+def test_browser_clients_are_few_and_never_swept(clients: dict[str, object], faults: list[dict[str, object]]) -> None:
+    with pytest.raises(ValueError, match="browser clients: at most 8, and no sweep"):
+        Scenario.model_validate({"name": "b", "description": "d", "clients": clients, "faults": faults})
 
 
 @pytest.mark.asyncio

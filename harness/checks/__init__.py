@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from harness.checks.display import check_page_display
 from harness.checks.headers import check_headers
 from harness.checks.integrity import check_no_duplicates, check_no_loss, check_trace_propagation
 from harness.checks.lifecycle import check_completion, check_reconnect_bounds
@@ -20,6 +21,7 @@ CHECKS: dict[str, Callable[[History], CheckResult]] = {
     "trace_propagation": check_trace_propagation,
     "completion": check_completion,
     "reconnect_bounds": check_reconnect_bounds,
+    "page_display": check_page_display,
 }
 
 

@@ -30,6 +30,7 @@ class ClientView:
     outcome: str = ""
     outcome_detail: str = ""
     ended: float | None = None
+    display: Record | None = None  # a browser client's page at the end
 
     @property
     def events(self) -> list[Record]:
@@ -64,6 +65,9 @@ def _add(view: ClientView, record: Record, at: float) -> None:
         return
     if kind == Kind.DUPLICATE:
         view.duplicates.append(record)
+        return
+    if kind == Kind.DISPLAY:
+        view.display = record
         return
     if not view.connections:
         return

@@ -1,0 +1,6 @@
+"""Browser clients: the search page's stream in headless Chromium, recorded like any client."""
+
+from harness.browser.chromium import Chromium, chromium_on_demand
+from harness.browser.client import BrowserClient
+
+__all__ = ["BrowserClient", "Chromium", "chromium_on_demand"]

@@ -1,0 +1,270 @@
+"""The browser side in headless Chromium: the page's parser, its stream through real faults, its controls."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from playwright.async_api import BrowserContext, Page, Route
+
+from harness.browser import BrowserClient, Chromium, chromium_on_demand
+from harness.browser.chromium import find_chromium
+from harness.client import ClientSettings, Outcome, RobustClient, new_http_client
+from harness.embedded import EmbeddedServer
+from harness.errors import EnvironmentProblem
+from harness.history import History, Kind
+from harness.sse import Comment, Event, SSEParseError, SSEParser
+from harness.toxiproxy import find_binary, toxiproxy
+from reference_server.page import PAGE_HEADERS, STATIC_DIR
+from tests.screenshots import assert_not_blank
+from tests.test_sse_parser import VECTORS
+
+PARAMS = {"query": "does the page survive a cut", "max_tokens": "240"}
+_BLANK_ORIGIN = "http://parser.test"
+
+
+def _require(find: Callable[[], object]) -> None:
+    try:
+        find()
+    except EnvironmentProblem as missing:
+        pytest.skip(f"{missing} (CI installs it)")
+
+
+@pytest_asyncio.fixture(scope="module")
+async def chromium() -> AsyncIterator[Chromium]:
+    _require(find_chromium)
+    async with chromium_on_demand() as launcher:
+        yield launcher
+
+
+@pytest_asyncio.fixture
+async def context(chromium: Chromium) -> AsyncIterator[BrowserContext]:
+    context = await (await chromium.browser()).new_context()
+    context.set_default_timeout(10_000)
+    try:
+        yield context
+    finally:
+        await context.close()
+
+
+# --- the page's parser against the Python parser -------------------------------------------
+
+_RUN_PARSER = """async (cases) => {
+  const { SSEParser } = await import("/sse-parser.js");
+  return cases.map(({ bytes, cuts, options }) => {
+    const parser = new SSEParser(options);
+    const items = [];
+    try {
+      let last = 0;
+      for (const cut of [...cuts, bytes.length]) {
+        items.push(...parser.feed(new Uint8Array(bytes.slice(last, cut))));
+        last = cut;
+      }
+      parser.close();
+    } catch (error) {
+      return { error: error.message };
+    }
+    return { items, lastEventId: parser.lastEventId, retry: parser.retry };
+  });
+}"""
+
+
+def python_parse(data: bytes, cuts: list[int], options: dict[str, int]) -> dict[str, Any]:
+    parser = SSEParser(max_line_bytes=options["maxLineBytes"], max_event_bytes=options["maxEventBytes"])
+    items: list[Event | Comment] = []
+    try:
+        for start, end in zip([0, *cuts], [*cuts, len(data)], strict=True):
+            items += parser.feed(data[start:end])
+        parser.close()
+    except SSEParseError as error:
+        return {"error": str(error)}
+    return {
+        "items": [_as_page_item(item) for item in items],
+        "lastEventId": parser.last_event_id,
+        "retry": parser.retry,
+    }
+
+
+def _as_page_item(item: Event | Comment) -> dict[str, Any]:
+    if isinstance(item, Comment):
+        return {"type": "comment", "text": item.text, "offset": item.offset}
+    return {
+        "type": "event",
+        "event": item.event,
+        "data": item.data,
+        "id": item.id,
+        "hasId": item.has_id,
+        "retry": item.retry,
+        "offset": item.offset,
+    }
+
+
+_PIECES = [b"data:", b"data: ", b"id: ", b"event:", b"retry: ", b":", b" ", b"\r", b"\n", b"\r\n", b"x", b"7"]
+_PIECES += [b"\x00", b"\xff", "é東".encode(), b"\xef\xbb\xbf", "🚀".encode()[:2], b"\n\n"]
+
+
+def parser_cases() -> list[tuple[bytes, list[int], dict[str, int]]]:
+    """Every rule vector whole, split at every byte and byte by byte; random streams with random
+    cuts; and streams that break small size bounds."""
+    roomy = {"maxLineBytes": 1 << 20, "maxEventBytes": 4 << 20}
+    cases = []
+    for data, _expected in VECTORS.values():
+        cases.append((data, [], roomy))
+        cases += [(data, [at], roomy) for at in range(1, len(data))]
+        cases.append((data, list(range(1, len(data))), roomy))
+    rng = random.Random(7)
+    for _ in range(300):
+        data = b"".join(rng.choices(_PIECES, k=rng.randint(1, 40)))
+        cuts = sorted(rng.sample(range(1, len(data)), k=min(len(data) - 1, rng.randint(0, 5)))) if len(data) > 1 else []
+        bounds = {"maxLineBytes": rng.choice([8, 64, 1 << 20]), "maxEventBytes": rng.choice([16, 128, 4 << 20])}
+        cases.append((data, cuts, bounds))
+    return cases
+
+
+@pytest.mark.asyncio
+async def test_the_page_parser_agrees_with_the_python_parser_byte_for_byte(context: BrowserContext) -> None:
+    page = await context.new_page()
+    await page.route(f"{_BLANK_ORIGIN}/**", _serve_static)
+    await page.goto(f"{_BLANK_ORIGIN}/blank")
+    cases = parser_cases()
+    payload = [{"bytes": list(data), "cuts": cuts, "options": options} for data, cuts, options in cases]
+    in_page = await page.evaluate(_RUN_PARSER, payload)
+    mismatches = [
+        (data, cuts, options)
+        for (data, cuts, options), got in zip(cases, in_page, strict=True)
+        if got != python_parse(data, cuts, options)
+    ]
+    assert mismatches == [], f"{len(mismatches)} of {len(cases)} differ; first: {mismatches[0]}"
+    assert sum("error" in result for result in in_page) > 10  # the bounds were exercised
+
+
+async def _serve_static(route: Route) -> None:
+    name = route.request.url.rsplit("/", 1)[-1]
+    file = STATIC_DIR / name
+    if name.endswith(".js") and file.is_file():
+        await route.fulfill(body=file.read_bytes(), content_type="text/javascript")
+    else:
+        await route.fulfill(body="<!doctype html><title>parser</title>", content_type="text/html")
+
+
+# --- a real browser's stream through real faults -------------------------------------------
+
+
+async def fault_free_answer(http: httpx.AsyncClient, url: str) -> str:
+    history = History()
+    result = await RobustClient("baseline", ClientSettings(url, PARAMS, deadline=20), history, http).run()
+    assert result.outcome == Outcome.COMPLETE
+    events = history.of_kind(Kind.EVENT)
+    return "".join(json.loads(e.data)["content"] for e in events if e.event == "content_chunk")
+
+
+async def wait_until(condition: Callable[[], bool], deadline: float = 10.0) -> None:
+    async with asyncio.timeout(deadline):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+@pytest.mark.asyncio
+async def test_a_cut_mid_answer_ends_with_the_whole_answer_shown_once(
+    server: EmbeddedServer, chromium: Chromium, tmp_path: Path
+) -> None:
+    _require(find_binary)
+    async with toxiproxy(tmp_path) as api, new_http_client() as http:
+        answer = await fault_free_answer(http, server.stream_url)
+        upstream = httpx.URL(server.stream_url)
+        proxy = await api.create_proxy("browser-cut", f"{upstream.host}:{upstream.port}")
+        history = History()
+        screenshot = tmp_path / "page.png"
+        settings = ClientSettings(str(upstream.copy_with(port=proxy.port)), PARAMS, deadline=20, backoff_max=0.2)
+        client = BrowserClient("b0", settings, history, chromium, screenshot=screenshot)
+        running = asyncio.create_task(client.run())
+        try:
+            await wait_until(lambda: content_chunks(history) >= 5)
+            await api.set_enabled(proxy.name, False)  # every connection through the proxy is cut
+            await asyncio.sleep(0.2)
+            await api.set_enabled(proxy.name, True)
+            result = await asyncio.wait_for(running, 30)
+        finally:
+            running.cancel()
+    assert result.outcome == Outcome.COMPLETE, result.detail
+    assert 5 <= content_chunks(history, connection=0) < content_chunks(history)  # the cut came mid-answer
+    assert result.connections >= 2
+    display = history.of_kind(Kind.DISPLAY)[0]
+    shown = json.loads(display.detail)
+    assert display.data == answer
+    trace_id = json.loads(history.of_kind(Kind.RESPONSE)[0].detail)["x-trace-id"]
+    assert shown["trace_id"] == trace_id
+    states = shown["states"]
+    assert "connected" in states[states.index("reconnecting") :], states
+    resumed = json.loads(history.of_kind(Kind.ATTEMPT)[1].detail)
+    assert resumed["X-Trace-ID"] == trace_id
+    assert resumed["Last-Event-ID"].endswith(f":{content_chunks(history, connection=0) - 1}")
+    assert_not_blank(screenshot.read_bytes())
+
+
+def content_chunks(history: History, connection: int | None = None) -> int:
+    events = history.of_kind(Kind.EVENT)
+    return sum(r.event == "content_chunk" and connection in (None, r.connection) for r in events)
+
+
+# --- the page as the reference server serves it ----------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_the_reference_server_serves_the_page_and_its_modules_under_a_strict_policy(
+    server: EmbeddedServer,
+) -> None:
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        page = await http.get("/")
+        module = await http.get("/static/sse-stream.js")
+    assert page.status_code == module.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "javascript" in module.headers["content-type"]
+    assert page.content == (STATIC_DIR / "index.html").read_bytes()
+    for response in (page, module):
+        assert {name: response.headers.get(name) for name in PAGE_HEADERS} == PAGE_HEADERS
+
+
+async def open_page(context: BrowserContext, url: str, problems: list[str]) -> Page:
+    page = await context.new_page()
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    await page.goto(url)
+    return page
+
+
+@pytest.mark.asyncio
+async def test_stop_ends_the_stream_and_start_begins_a_new_one(server: EmbeddedServer, context: BrowserContext) -> None:
+    problems: list[str] = []
+    page = await open_page(context, f"{server.base_url}/?query=stop+me&max_tokens=4000", problems)
+    await page.click("#start")
+    await page.wait_for_selector("#answer:not(:empty)")
+    first_trace = await page.text_content("#trace-id")
+    await page.click("#stop")
+    await page.locator("#result", has_text="stopped: stopped by the user").wait_for()
+    assert await page.get_attribute("#status", "data-state") == "disconnected"
+    await page.click("#start")
+    await page.wait_for_selector("#status[data-state=connected]")
+    assert await page.text_content("#trace-id") not in ("–", first_trace)
+    assert problems == []
+
+
+@pytest.mark.asyncio
+async def test_a_rejected_request_is_shown_as_an_error_not_retried(
+    server: EmbeddedServer, context: BrowserContext
+) -> None:
+    problems: list[str] = []
+    page = await open_page(context, f"{server.base_url}/?temperature=9", problems)  # out of range
+    await page.fill("#query", "too hot")
+    await page.click("#start")
+    await page.wait_for_selector("#result:not(:empty)")
+    assert await page.text_content("#result") == "http_error: the server answered HTTP 400"
+    assert await page.text_content("#reconnections") == "0"
+    assert all("400" in problem for problem in problems)  # only the browser's own log line for the 400
