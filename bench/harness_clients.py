@@ -18,8 +18,10 @@ import numpy as np
 import uvloop
 from servers import server
 
-from harness.client import ClientSettings, RobustClient, new_http_client
+from harness.client import ClientSettings, RobustClient
 from harness.history import History, Kind
+from harness.transport import new_http_client
+from reference_server.collector import collector_paused, quiet_collector
 
 IDLE = {"heartbeat_interval": 1, "silence_threshold": 5, "chunk_delay_ms": 3_600_000, "stream_max_seconds": 3600}
 _BATCH = 250
@@ -41,6 +43,11 @@ def timing_errors_ms(history: History, window_start_ns: int) -> list[float]:
 
 async def measure(url: str, clients: int, seconds: float) -> tuple[float, int, int]:
     history = History()
+    with collector_paused():  # as the runner does while a scenario's clients stream
+        return await _measure(history, url, clients, seconds)
+
+
+async def _measure(history: History, url: str, clients: int, seconds: float) -> tuple[float, int, int]:
     async with new_http_client() as http:
         settings = ClientSettings(url, {"query": "idle", "max_tokens": "4096"}, deadline=3600)
         runners = []
@@ -71,6 +78,7 @@ def main() -> None:
     held = 0
     for clients in (int(n) for n in args.steps.split(",")):
         with server("reference", **IDLE) as running:
+            quiet_collector()
             p99, intervals, connected = uvloop.run(measure(running.url, clients, args.seconds))
         print(f"{clients:>8} {connected:>10} {intervals:>10} {p99:>13.2f}", flush=True)
         if p99 <= 10 and connected == clients:

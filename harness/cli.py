@@ -22,7 +22,6 @@ from rich.table import Table
 
 from harness.browser import chromium_on_demand
 from harness.checks import Status
-from harness.client import new_http_client
 from harness.compare import Change, Thresholds, load_summary
 from harness.compare import compare as compare_runs
 from harness.errors import HarnessError
@@ -31,6 +30,7 @@ from harness.report import load_runs, write_history, write_report
 from harness.runner import TIMING_PROFILES, Runner, ScenarioRun, summary_of, target_and_proxy
 from harness.scenario import Scenario, find_scenarios, load_scenario
 from harness.schedule import run_scenarios
+from harness.transport import new_http_client
 from reference_server.collector import quiet_collector
 
 app = typer.Typer(

@@ -310,9 +310,3 @@ def _positive_float(raw: str | None) -> float | None:
 
 def _describe(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"[:200] if str(error) else type(error).__name__
-
-
-def new_http_client() -> httpx.AsyncClient:
-    """One pool for many streaming clients: no keep-alive reuse of a possibly broken socket."""
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
-    return httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(30.0), trust_env=False)

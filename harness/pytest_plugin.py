@@ -109,10 +109,10 @@ class _Session:
 
     async def _start_runner(self, target_url: str) -> Runner:
         from harness.browser import chromium_on_demand
-        from harness.client import new_http_client
         from harness.profile import load_profile
         from harness.runner import Runner, Target
         from harness.toxiproxy import toxiproxy
+        from harness.transport import new_http_client
 
         profile = load_profile(self.config.getoption("sse_profile"))
         api = await self.stack.enter_async_context(toxiproxy(self.work_dir))

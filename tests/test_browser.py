@@ -16,12 +16,13 @@ from playwright.async_api import BrowserContext, Page, Route
 
 from harness.browser import BrowserClient, Chromium, chromium_on_demand
 from harness.browser.chromium import find_chromium
-from harness.client import ClientSettings, Outcome, RobustClient, new_http_client
+from harness.client import ClientSettings, Outcome, RobustClient
 from harness.embedded import EmbeddedServer
 from harness.errors import EnvironmentProblem
 from harness.history import History, Kind
 from harness.sse import Comment, Event, SSEParseError, SSEParser
 from harness.toxiproxy import find_binary, toxiproxy
+from harness.transport import new_http_client
 from reference_server.page import PAGE_HEADERS, STATIC_DIR
 from tests.screenshots import assert_not_blank
 from tests.test_sse_parser import VECTORS

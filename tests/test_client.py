@@ -10,9 +10,10 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from harness.client import Callbacks, ClientSettings, Outcome, RobustClient, State, new_http_client
+from harness.client import Callbacks, ClientSettings, Outcome, RobustClient, State
 from harness.embedded import EmbeddedServer
 from harness.history import History, Kind
+from harness.transport import new_http_client
 
 pytestmark = pytest.mark.asyncio
 

@@ -16,12 +16,12 @@ import httpx
 import pytest
 
 from harness.checks import Status
-from harness.client import new_http_client
 from harness.errors import EnvironmentProblem
 from harness.profile import DEFAULT_PROFILE
 from harness.runner import Runner, Target
 from harness.scenario import load_scenario
 from harness.toxiproxy import find_binary, toxiproxy
+from harness.transport import new_http_client
 from tests.broken_server import broken_server
 
 
