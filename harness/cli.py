@@ -127,8 +127,9 @@ async def _run_all(
         new_http_client() as http,
         chromium_on_demand() as chromium,
     ):
+        runner = Runner(target, api, http, chromium, report_dir)
         with progress:
-            return await run_scenarios(Runner(target, api, http, chromium), scenarios, parallel, on_start, on_done)
+            return await run_scenarios(runner, scenarios, parallel, on_start, on_done)
 
 
 def _publish(report_dir: Path, runs: list[ScenarioRun]) -> None:

@@ -34,6 +34,7 @@ _LAG_SAMPLE_SECONDS = 0.05
 _PROBE_SECONDS = 15.0
 _PROBE_HEADERS = {"Accept": "text/event-stream", "Accept-Encoding": "identity"}
 _TEARDOWN_MARGIN_SECONDS = 10.0
+SCREENSHOTS = "screenshots"  # in the report directory: one folder per scenario, one file per browser client
 
 
 @dataclass
@@ -80,13 +81,20 @@ async def target_and_proxy(
 
 class Runner:
     def __init__(
-        self, target: Target, api: ToxiproxyAPI, http: httpx.AsyncClient, chromium: Chromium | None = None
+        self,
+        target: Target,
+        api: ToxiproxyAPI,
+        http: httpx.AsyncClient,
+        chromium: Chromium | None = None,
+        report_dir: Path | None = None,
     ) -> None:
-        """`chromium` launches the browser for browser clients; without it they are a configuration error."""
+        """`chromium` launches the browser for browser clients (without it they are a configuration
+        error); with a `report_dir`, each browser page's final screenshot is kept under it."""
         self.target = target
         self.api = api
         self.http = http
         self.chromium = chromium
+        self.report_dir = report_dir
         self._baselines: dict[tuple[tuple[str, str], ...], asyncio.Future[Baseline]] = {}
         self._timing: Timing | None = None
         self._runs = 0
@@ -219,7 +227,14 @@ class Runner:
             return RobustClient(f"c{index:04d}", settings, history, self.http, self.target.profile)
         if self.chromium is None:
             raise ConfigurationError(f"scenario {scenario.name} has browser clients, and this run has no browser")
-        return BrowserClient(f"b{index:04d}", settings, history, self.chromium, self.target.profile)
+        name = f"b{index:04d}"
+        screenshot = None
+        if self.report_dir is not None:
+            relative = f"{SCREENSHOTS}/{scenario.name}/{name}.png"
+            screenshot = self.report_dir / relative
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            history.meta.setdefault("screenshots", []).append(relative)
+        return BrowserClient(name, settings, history, self.chromium, self.target.profile, screenshot)
 
     async def _shared(
         self,
@@ -236,11 +251,6 @@ class Runner:
         stagger = resolve(scenario.clients.stagger, timing)
         clients = [self._client(scenario, history, proxy, params, deadline, i) for i in range(scenario.client_count)]
         browsers = [client for client in clients if isinstance(client, BrowserClient)]
-        try:
-            await _gather(browser.open() for browser in browsers)
-        except BaseException:
-            await _gather(browser.close() for browser in browsers)
-            raise
 
         async def one_client(index: int, client: RobustClient | BrowserClient) -> None:
             await asyncio.sleep(index * stagger)
@@ -248,9 +258,12 @@ class Runner:
             if on_progress is not None:
                 on_progress(scenario.name)
 
-        work = _gather(one_client(index, client) for index, client in enumerate(clients))
-        nemesis = Nemesis(self.api, history, _timeline(scenario, timing, proxy))
-        await _under_nemesis(nemesis, work)
+        try:
+            await _gather(browser.open() for browser in browsers)
+            work = _gather(one_client(index, client) for index, client in enumerate(clients))
+            await _under_nemesis(Nemesis(self.api, history, _timeline(scenario, timing, proxy)), work)
+        finally:  # a page whose client never ran (cancelled, failed) is closed too
+            await _gather(browser.close() for browser in browsers)
 
     async def _swept(
         self,

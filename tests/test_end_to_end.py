@@ -23,6 +23,7 @@ from harness.scenario import load_scenario
 from harness.toxiproxy import find_binary, toxiproxy
 from harness.transport import new_http_client
 from tests.broken_server import broken_server
+from tests.screenshots import assert_not_blank
 
 
 def _require_toxiproxy() -> None:
@@ -52,7 +53,13 @@ def test_whole_catalogue_passes_against_the_reference_server(tmp_path: Path) -> 
     assert sum(int(s.get("failures", "0")) for s in suites.findall("testsuite")) == 0
     assert "report.html" in result.stderr
     assert (report / "events.csv").stat().st_size > 0
-    assert (report / "report.html").read_text().count("<svg") >= len(names)
+    html = (report / "report.html").read_text()
+    assert html.count("<svg") >= len(names)
+    for scenario in ("browser-network-interruption", "browser-stall"):
+        for shot in (report / "screenshots" / scenario).glob("*.png"):
+            assert f'src="screenshots/{scenario}/{shot.name}"' in html
+            assert_not_blank(shot.read_bytes())
+    assert len(list((report / "screenshots").glob("*/*.png"))) == 4  # two pages per browser scenario
 
 
 @pytest.mark.asyncio

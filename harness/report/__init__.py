@@ -77,6 +77,7 @@ class _RunView:
     timeline: str
     heartbeats: str
     faults: str
+    screenshots: list[str]
 
 
 def render_html(runs: list[ScenarioRun]) -> str:
@@ -93,6 +94,7 @@ def render_html(runs: list[ScenarioRun]) -> str:
             timeline_svg(run.history),
             heartbeat_svg(run.history),
             json.dumps(run.history.meta.get("faults", []), indent=2),
+            [str(path) for path in run.history.meta.get("screenshots", [])],
         )
         for run in runs
     ]
