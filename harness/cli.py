@@ -143,14 +143,13 @@ def _print_results(runs: list[ScenarioRun]) -> None:
     table = Table(title="sse-chaos results", show_lines=False)
     table.add_column("scenario")
     table.add_column("verdict")
-    table.add_column("failed checks / detail", overflow="fold")
+    table.add_column("detail", overflow="fold")
     table.add_column("s", justify="right")
     for run in runs:
         failed = [f"{r.name}: {r.detail}" for r in run.results if r.status == Status.FAIL]
         verdict = "[green]pass[/]" if run.passed else ("[bold red]error[/]" if run.error else "[bold red]fail[/]")
-        detail = (
-            run.error or "\n".join(failed) or ", ".join(f"{r.name}" for r in run.results if r.status == Status.PASS)
-        )
+        passed = ", ".join(r.name for r in run.results if r.status == Status.PASS)
+        detail = run.error or "\n".join(failed) or f"passed: {passed}"
         table.add_row(run.name, verdict, detail, f"{run.wall_seconds:.1f}")
     console.print(table)
 

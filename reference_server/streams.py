@@ -140,6 +140,9 @@ class LogicalStream:
     async def _produce(self) -> None:
         delay = self.config.chunk_delay_ms / 1000
         cap_at = self.started + self.config.stream_max_seconds
+        # The answer's generator (a seeded Random, 2.6 KB) is made when the first chunk is due:
+        # a stream that is only waiting holds none (bench/idle_streams.py measures memory per stream).
+        await asyncio.sleep(max(0.0, min(self.started + delay, cap_at) - time.monotonic()))
         for index, chunk in enumerate(self.request.chunks()):
             due = min(self.started + (index + 1) * delay, cap_at)
             now = time.monotonic()
