@@ -236,7 +236,7 @@ class RobustClient:
                 self._handle(item)
             self.retry_ms = parser.retry if parser.retry is not None else self.retry_ms
         if parser.incomplete:
-            self._record_error(f"the body ended inside an event, {len(parser._pending)} bytes unterminated")
+            self._record_error(f"the body ended inside an event, {parser.unterminated_bytes} bytes unterminated")
         parser.close()
 
     def _handle(self, item: Event | Comment) -> None:

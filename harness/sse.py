@@ -90,6 +90,11 @@ class SSEParser:
         """True when bytes of an unfinished line or block are waiting for more input."""
         return bool(self._pending) or self._block_open
 
+    @property
+    def unterminated_bytes(self) -> int:
+        """Bytes of an unfinished line waiting for its line end."""
+        return len(self._pending)
+
     def feed(self, data: bytes) -> list[Event | Comment]:
         self.bytes_fed += len(data)
         if self._skip_lf and data:

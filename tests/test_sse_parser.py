@@ -195,3 +195,13 @@ def test_id_of_open_block_is_not_last_event_id_until_dispatch() -> None:
     assert parser.last_event_id == "1"
     assert summary(parser.feed(b"\n")) == [ev("b", id="2", has_id=True)]
     assert parser.last_event_id == "2"
+
+
+def test_unfinished_input_is_reported_until_its_line_and_block_end() -> None:
+    parser = SSEParser()
+    parser.feed(b"data: a\n\ndata: b")
+    assert (parser.incomplete, parser.unterminated_bytes) == (True, 7)
+    parser.feed(b"\n")
+    assert (parser.incomplete, parser.unterminated_bytes) == (True, 0)  # the line ended, the block did not
+    parser.feed(b"\n")
+    assert (parser.incomplete, parser.unterminated_bytes) == (False, 0)
