@@ -279,3 +279,14 @@ async def test_a_rejected_request_is_shown_as_an_error_not_retried(
     assert await page.text_content("#result") == "http_error: the server answered HTTP 400"
     assert await page.text_content("#reconnections") == "0"
     assert all("400" in problem for problem in problems)  # only the browser's own log line for the 400
+
+
+@pytest.mark.asyncio
+async def test_a_browser_that_dies_is_an_environment_problem_not_a_verdict(server: EmbeddedServer) -> None:
+    _require(find_chromium)
+    async with chromium_on_demand() as chromium:  # its own browser: this test kills it
+        client = BrowserClient("b0", ClientSettings(server.stream_url, PARAMS, deadline=10), History(), chromium)
+        await client.open()
+        await (await chromium.browser()).close()
+        with pytest.raises(EnvironmentProblem, match="b0: Chromium failed"):
+            await client.run()

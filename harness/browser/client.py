@@ -15,13 +15,13 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from playwright.async_api import BrowserContext, Page, Route
+from playwright.async_api import Browser, BrowserContext, Page, Route
 from playwright.async_api import Error as PlaywrightError
 
 from harness.browser.chromium import Chromium
@@ -105,6 +105,10 @@ class BrowserClient:
         if self._page is not None:
             return
         browser = await self.chromium.browser()
+        with self._browser_failures():
+            await self._load_page(browser)
+
+    async def _load_page(self, browser: Browser) -> None:
         self._context = await browser.new_context(service_workers="block", viewport={"width": 1000, "height": 720})
         page = await self._context.new_page()
         await page.expose_function("sseChaosRecord", self._receive)
@@ -124,12 +128,18 @@ class BrowserClient:
             page, recorder = self._page, self._recorder
             assert page is not None
             assert recorder is not None
-            return await self._stream(page, recorder)
+            with self._browser_failures():
+                return await self._stream(page, recorder)
+        finally:
+            await self.close()
+
+    @contextlib.contextmanager
+    def _browser_failures(self) -> Iterator[None]:
+        try:
+            yield
         except PlaywrightError as error:
             first_line = (error.message or type(error).__name__).splitlines()[0][:200]
             raise EnvironmentProblem(f"{self.name}: Chromium failed: {first_line}") from None
-        finally:
-            await self.close()
 
     async def close(self) -> None:
         context, self._context, self._page = self._context, None, None
