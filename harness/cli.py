@@ -164,7 +164,8 @@ def list_scenarios() -> None:
     try:
         for path in find_scenarios([]):
             scenario = load_scenario(path)
-            table.add_row(scenario.name, str(scenario.client_count), scenario.description)
+            clients = f"{scenario.client_count}" + (" browser" if scenario.clients.kind == "browser" else "")
+            table.add_row(scenario.name, clients, scenario.description)
     except HarnessError as error:
         raise _fail(str(error)) from None
     out.print(table)
