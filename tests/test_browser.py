@@ -24,6 +24,7 @@ from harness.sse import Comment, Event, SSEParseError, SSEParser
 from harness.toxiproxy import find_binary, toxiproxy
 from harness.transport import new_http_client
 from reference_server.page import PAGE_HEADERS, STATIC_DIR
+from tests.broken_server import CHUNKS, FIRST_CONNECTION_CHUNKS, broken_server
 from tests.screenshots import assert_not_blank
 from tests.test_sse_parser import VECTORS
 
@@ -290,3 +291,15 @@ async def test_a_browser_that_dies_is_an_environment_problem_not_a_verdict(serve
         await (await chromium.browser()).close()
         with pytest.raises(EnvironmentProblem, match="b0: Chromium failed"):
             await client.run()
+
+
+@pytest.mark.asyncio
+async def test_the_page_drops_an_event_the_server_sends_twice_and_shows_the_answer_once(chromium: Chromium) -> None:
+    history = History()
+    async with broken_server() as url:  # resumes at SEQ instead of SEQ + 1
+        settings = ClientSettings(url, {"query": "q"}, deadline=10, backoff_initial=0.01)
+        result = await BrowserClient("b0", settings, history, chromium).run()
+    assert result.outcome == Outcome.COMPLETE, result.detail
+    duplicates = history.of_kind(Kind.DUPLICATE)
+    assert [json.loads(d.data)["seq"] for d in duplicates] == [FIRST_CONNECTION_CHUNKS - 1]
+    assert history.of_kind(Kind.DISPLAY)[0].data == "".join(f" w{seq}" for seq in range(CHUNKS))
