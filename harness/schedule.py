@@ -3,9 +3,8 @@
 Most scenarios spend their time waiting on timers (a cap, an outage, a heartbeat period), so
 two at a time halve a catalogue's wall time without loading the machine; a scenario with many
 clients, or with browser clients, runs alone so that its load never skews another scenario's
-timing. A scenario that
-found Toxiproxy wedged or gone ends as an error, and the server is restarted (when the harness
-owns it) before the next scenario starts.
+timing. A scenario that found Toxiproxy wedged or gone ends as an error, and the server is
+restarted (when the harness owns it) before the next scenario starts.
 """
 
 from __future__ import annotations
