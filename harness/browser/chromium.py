@@ -38,6 +38,11 @@ def find_chromium() -> str:
     )
 
 
+def first_line(error: PlaywrightError) -> str:
+    """Playwright's messages run to many lines of call log; the first says what failed."""
+    return (error.message or type(error).__name__).splitlines()[0][:200]
+
+
 def _launch_args() -> list[str]:
     # Streams go straight to the proxy under test, never through a proxy from the environment.
     args = ["--no-proxy-server"]
@@ -69,8 +74,7 @@ class Chromium:
             )
         except PlaywrightError as error:
             await self.aclose()
-            first_line = (error.message or type(error).__name__).splitlines()[0][:200]
-            raise EnvironmentProblem(f"cannot start Chromium ({executable}): {first_line}") from None
+            raise EnvironmentProblem(f"cannot start Chromium ({executable}): {first_line(error)}") from None
 
     async def aclose(self) -> None:
         browser, playwright = self._browser, self._playwright

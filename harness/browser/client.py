@@ -24,7 +24,7 @@ import httpx
 from playwright.async_api import Browser, BrowserContext, Page, Route
 from playwright.async_api import Error as PlaywrightError
 
-from harness.browser.chromium import Chromium
+from harness.browser.chromium import Chromium, first_line
 from harness.client import ClientResult, ClientSettings, Outcome
 from harness.errors import EnvironmentProblem
 from harness.history import History, Kind
@@ -138,8 +138,7 @@ class BrowserClient:
         try:
             yield
         except PlaywrightError as error:
-            first_line = (error.message or type(error).__name__).splitlines()[0][:200]
-            raise EnvironmentProblem(f"{self.name}: Chromium failed: {first_line}") from None
+            raise EnvironmentProblem(f"{self.name}: Chromium failed: {first_line(error)}") from None
 
     async def close(self) -> None:
         context, self._context, self._page = self._context, None, None
