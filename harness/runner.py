@@ -17,7 +17,7 @@ import httpx
 
 from harness.browser import BrowserClient, Chromium
 from harness.checks import CheckResult, Status, run_checks
-from harness.checks.views import payload
+from harness.checks.views import content_payloads, joined_content, payload
 from harness.client import ClientSettings, RobustClient
 from harness.embedded import embedded_server
 from harness.errors import ConfigurationError, EnvironmentProblem, HarnessError
@@ -161,7 +161,7 @@ class Runner:
         settings = ClientSettings(self.target.url, params, max_attempts=3, deadline=600.0)
         await RobustClient("baseline", settings, history, self.http, profile).run()
         events = history.of_kind(Kind.EVENT)
-        content = "".join(str(payload(e).get("content", "")) for e in events if e.event == profile.content_event)
+        content = joined_content(content_payloads(events, profile.content_event))
         terminal = next((payload(e) for e in events if e.event in profile.terminal_events), {})
         return Baseline(content, terminal.get("reason"))
 

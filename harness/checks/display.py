@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from harness.checks.results import CheckResult, not_applicable, verdict
-from harness.checks.views import ClientView, client_views, payload, profile_of
+from harness.checks.views import ClientView, client_views, content_payloads, joined_content, profile_of
 from harness.history import History
 from harness.profile import TargetProfile
 
@@ -32,8 +32,7 @@ def _page_problems(client: ClientView, baseline: str | None, profile: TargetProf
     assert client.display is not None
     answer = client.display.data
     page: dict[str, Any] = json.loads(client.display.detail or "{}")
-    chunks = [r for r in client.events if r.event == profile.content_event]
-    received = "".join(str(payload(r).get("content", "")) for r in chunks)
+    received = joined_content(content_payloads(client.events, profile.content_event))
     trace_header = (profile.trace_header or "").lower()
     problems = []
     if answer != received:

@@ -6,7 +6,7 @@ import hashlib
 from collections import Counter
 
 from harness.checks.results import CheckResult, not_applicable, verdict
-from harness.checks.views import ClientView, client_views, payload, profile_of
+from harness.checks.views import ClientView, client_views, content_payloads, joined_content, payload, profile_of
 from harness.history import History
 
 DUPLICATES = "no_duplicates"
@@ -51,13 +51,13 @@ def check_no_loss(history: History) -> CheckResult:
 
 
 def _losses(client: ClientView, content_event: str, terminal_events: tuple[str, ...], baseline: dict) -> list[str]:
-    chunks = [payload(r) for r in client.events if r.event == content_event]
+    chunks = content_payloads(client.events, content_event)
     seqs = [chunk.get("seq") for chunk in chunks]
     expected = list(range(len(seqs)))
     if seqs != expected:
         first_bad = next(i for i, (got, want) in enumerate(zip(seqs, expected, strict=True)) if got != want)
         return [f"content seq {seqs[first_bad]} where {first_bad} was due"]
-    answer = "".join(str(chunk.get("content", "")) for chunk in chunks)
+    answer = joined_content(chunks)
     problems = []
     terminal = next((payload(r) for r in client.events if r.event in terminal_events), None)
     if terminal is not None:

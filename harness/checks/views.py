@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,6 +108,16 @@ def payload(record: Record) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def content_payloads(events: Iterable[Record], content_event: str) -> list[dict[str, Any]]:
+    """The content events' PROTOCOL.md payloads, in arrival order."""
+    return [payload(event) for event in events if event.event == content_event]
+
+
+def joined_content(chunks: Iterable[dict[str, Any]]) -> str:
+    """The answer text the content chunks make together."""
+    return "".join(str(chunk.get("content", "")) for chunk in chunks)
 
 
 def heartbeats(connection: Connection, profile: TargetProfile) -> list[Record]:
