@@ -69,9 +69,7 @@ class History:
     epoch_ns: int = field(default_factory=time.monotonic_ns)
 
     def add(self, client: str, kind: Kind, **values: Any) -> Record:
-        record = Record(time.monotonic_ns(), client, kind.value, **values)
-        self.records.append(record)
-        return record
+        return self.add_at(time.monotonic_ns(), client, kind, **values)
 
     def add_at(self, t_ns: int, client: str, kind: Kind, **values: Any) -> Record:
         """A record stamped elsewhere (a browser page), on this process's monotonic clock."""

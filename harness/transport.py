@@ -36,7 +36,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         except TimeoutError:
             raise httpcore.ReadTimeout(f"no data within {timeout:g} s") from None
         except OSError as error:
-            raise httpcore.ReadError(str(error) or type(error).__name__) from None
+            raise httpcore.ReadError(_reason(error)) from None
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         if not buffer:
@@ -48,7 +48,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         except TimeoutError:
             raise httpcore.WriteTimeout(f"could not write within {timeout:g} s") from None
         except OSError as error:
-            raise httpcore.WriteError(str(error) or type(error).__name__) from None
+            raise httpcore.WriteError(_reason(error)) from None
 
     async def aclose(self) -> None:
         self._writer.close()
@@ -62,7 +62,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         except TimeoutError:
             raise httpcore.ConnectTimeout(f"no TLS handshake within {timeout:g} s") from None
         except (OSError, ssl.SSLError) as error:
-            raise httpcore.ConnectError(str(error) or type(error).__name__) from None
+            raise httpcore.ConnectError(_reason(error)) from None
         return self
 
     def get_extra_info(self, info: str) -> Any:
@@ -111,8 +111,12 @@ async def _connect(
     except TimeoutError:
         raise httpcore.ConnectTimeout(f"no connection within {timeout:g} s") from None
     except OSError as error:
-        raise httpcore.ConnectError(str(error) or type(error).__name__) from None
+        raise httpcore.ConnectError(_reason(error)) from None
     return AsyncioStream(reader, writer)
+
+
+def _reason(error: Exception) -> str:
+    return str(error) or type(error).__name__
 
 
 def new_http_client() -> httpx.AsyncClient:
