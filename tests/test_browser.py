@@ -16,6 +16,7 @@ from playwright.async_api import BrowserContext, Page, Route
 
 from harness.browser import BrowserClient, Chromium, chromium_on_demand
 from harness.browser.chromium import find_chromium
+from harness.checks.views import content_payloads, joined_content
 from harness.client import ClientSettings, Outcome, RobustClient
 from harness.embedded import EmbeddedServer
 from harness.errors import EnvironmentProblem
@@ -173,8 +174,7 @@ async def fault_free_answer(http: httpx.AsyncClient, url: str) -> str:
     history = History()
     result = await RobustClient("baseline", ClientSettings(url, PARAMS, deadline=20), history, http).run()
     assert result.outcome == Outcome.COMPLETE
-    events = history.of_kind(Kind.EVENT)
-    return "".join(json.loads(e.data)["content"] for e in events if e.event == "content_chunk")
+    return joined_content(content_payloads(history.of_kind(Kind.EVENT), "content_chunk"))
 
 
 async def wait_until(condition: Callable[[], bool], deadline: float = 10.0) -> None:
