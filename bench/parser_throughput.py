@@ -1,8 +1,9 @@
-"""Events/s parsed: harness.sse.SSEParser vs httpx-sse's decoder, same bytes, same run.
+"""Events/s parsed: harness.sse.SSEParser (compiled, and its Python twin) vs httpx-sse's
+decoder, same bytes, same run.
 
 Run by hand: .venv/bin/python bench/parser_throughput.py [--megabytes 10] [--repeat 5]
 httpx-sse gets the line splitting httpx does for it (its LineDecoder over decoded text),
-so both sides go from raw bytes to events.
+so every side goes from raw bytes to events.
 """
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ import argparse
 import json
 import statistics
 import time
+from collections.abc import Callable
+from functools import partial
 
 from httpx._decoders import LineDecoder, TextDecoder
 from httpx_sse._decoders import SSEDecoder
 
-from harness.sse import Event, SSEParser
+from harness.sse import COMPILED, Event, PythonSSEParser, SSEParser
 
 CHUNK_BYTES = 4096
 
@@ -44,8 +47,8 @@ def chunks(data: bytes) -> list[bytes]:
     return [data[i : i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)]
 
 
-def ours(pieces: list[bytes]) -> int:
-    parser = SSEParser()
+def events_parsed(parser_type: type[PythonSSEParser], pieces: list[bytes]) -> int:
+    parser = parser_type()
     return sum(isinstance(item, Event) for piece in pieces for item in parser.feed(piece))
 
 
@@ -65,21 +68,26 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     pieces = chunks(realistic_stream(args.megabytes))
-    timings: dict[str, list[float]] = {"sse-chaos": [], "httpx-sse": []}
+    parsers: dict[str, Callable[[list[bytes]], int]] = {"sse-chaos": partial(events_parsed, SSEParser)}
+    if COMPILED:
+        parsers["sse-chaos (python)"] = partial(events_parsed, PythonSSEParser)
+    parsers["httpx-sse"] = httpx_sse
+    timings: dict[str, list[float]] = {name: [] for name in parsers}
     events: dict[str, int] = {}
     for _ in range(args.repeat):
-        for name, parse in (("sse-chaos", ours), ("httpx-sse", httpx_sse)):
+        for name, parse in parsers.items():
             started = time.perf_counter()
             events[name] = parse(pieces)
             timings[name].append(time.perf_counter() - started)
+    implementation = "compiled" if COMPILED else "python: the compiled parser is not built"
     print(f"{args.megabytes:g} MB in {CHUNK_BYTES}-byte reads, {args.repeat} alternating runs, median")
-    print(f"{'parser':<10} {'events':>9} {'seconds':>8} {'events/s':>12}")
-    rates = {}
+    print(f"harness.sse.SSEParser: {implementation}")
+    print(f"{'parser':<19} {'events':>9} {'seconds':>8} {'events/s':>12} {'vs httpx-sse':>13}")
+    baseline = statistics.median(timings["httpx-sse"])
     for name, runs in timings.items():
         median = statistics.median(runs)
-        rates[name] = events[name] / median
-        print(f"{name:<10} {events[name]:>9} {median:>8.3f} {rates[name]:>12,.0f}")
-    print(f"ratio sse-chaos / httpx-sse: {rates['sse-chaos'] / rates['httpx-sse']:.2f}x")
+        rate, ratio = events[name] / median, baseline / median
+        print(f"{name:<19} {events[name]:>9} {median:>8.3f} {rate:>12,.0f} {ratio:>12.2f}x")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from harness.transport import new_http_client
 from reference_server.page import PAGE_HEADERS, STATIC_DIR
 from tests.broken_server import CHUNKS, FIRST_CONNECTION_CHUNKS, broken_server
 from tests.screenshots import assert_not_blank
+from tests.sse_implementations import random_case
 from tests.test_sse_parser import VECTORS
 
 PARAMS = {"query": "does the page survive a cut", "max_tokens": "240"}
@@ -119,10 +120,6 @@ def _as_page_item(item: Event | Comment) -> dict[str, Any]:
     }
 
 
-_PIECES = [b"data:", b"data: ", b"id: ", b"event:", b"retry: ", b":", b" ", b"\r", b"\n", b"\r\n", b"x", b"7"]
-_PIECES += [b"\x00", b"\xff", "é東".encode(), b"\xef\xbb\xbf", "🚀".encode()[:2], b"\n\n"]
-
-
 def parser_cases() -> list[tuple[bytes, list[int], dict[str, int]]]:
     """Every rule vector whole, split at every byte and byte by byte; random streams with random
     cuts; and streams that break small size bounds."""
@@ -134,10 +131,9 @@ def parser_cases() -> list[tuple[bytes, list[int], dict[str, int]]]:
         cases.append((data, list(range(1, len(data))), roomy))
     rng = random.Random(7)
     for _ in range(300):
-        data = b"".join(rng.choices(_PIECES, k=rng.randint(1, 40)))
-        cuts = sorted(rng.sample(range(1, len(data)), k=min(len(data) - 1, rng.randint(0, 5)))) if len(data) > 1 else []
-        bounds = {"maxLineBytes": rng.choice([8, 64, 1 << 20]), "maxEventBytes": rng.choice([16, 128, 4 << 20])}
-        cases.append((data, cuts, bounds))
+        data, cuts, bounds = random_case(rng)
+        page_bounds = {"maxLineBytes": bounds["max_line_bytes"], "maxEventBytes": bounds["max_event_bytes"]}
+        cases.append((data, cuts, page_bounds))
     return cases
 
 

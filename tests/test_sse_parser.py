@@ -2,23 +2,43 @@
 
 from __future__ import annotations
 
+import random
+import sys
+from pathlib import Path
+
 import pytest
 
-from harness.sse import Comment, Event, SSEParseError, SSEParser
+import harness.sse
+from harness.sse import Comment, Event, PythonSSEParser, SSEParseError
+from tests.sse_implementations import (
+    IMPLEMENTATIONS,
+    CompiledSSEParser,
+    parse_outcome,
+    random_case,
+    skip_unless_built,
+)
+
+Parser = type[PythonSSEParser]
 
 
-def parse_whole(data: bytes, **kwargs: object) -> list[Event | Comment]:
-    parser = SSEParser(**kwargs)  # type: ignore[arg-type]
+@pytest.fixture(params=IMPLEMENTATIONS)
+def parser_type(request: pytest.FixtureRequest) -> Parser:
+    """Every test here runs on the Python parser and on its compiled twin."""
+    return request.param
+
+
+def parse_whole(parser_type: Parser, data: bytes, **kwargs: object) -> list[Event | Comment]:
+    parser = parser_type(**kwargs)  # type: ignore[arg-type]
     return parser.feed(data) + parser.close()
 
 
-def parse_split(data: bytes, at: int) -> list[Event | Comment]:
-    parser = SSEParser()
+def parse_split(parser_type: Parser, data: bytes, at: int) -> list[Event | Comment]:
+    parser = parser_type()
     return parser.feed(data[:at]) + parser.feed(data[at:]) + parser.close()
 
 
-def parse_bytewise(data: bytes) -> list[Event | Comment]:
-    parser = SSEParser()
+def parse_bytewise(parser_type: Parser, data: bytes) -> list[Event | Comment]:
+    parser = parser_type()
     items: list[Event | Comment] = []
     for index in range(len(data)):
         items += parser.feed(data[index : index + 1])
@@ -64,6 +84,9 @@ VECTORS: dict[str, tuple[bytes, list[tuple]]] = {
     "retry with sign ignored": (b"retry: +5\ndata: a\n\nretry: -1\ndata: b\n\n", [ev("a"), ev("b")]),
     "retry non-ascii digits ignored": ("retry: ١٢\ndata: a\n\n".encode(), [ev("a")]),
     "retry empty ignored": (b"retry:\ndata: a\n\n", [ev("a")]),
+    "retry leading zeros": (b"retry: 00000000000000000000000250\ndata: a\n\n", [ev("a", retry=250)]),
+    "retry clamped": (b"retry: 9007199254740992\ndata: a\n\n", [ev("a", retry=9007199254740991)]),
+    "retry of many digits clamped": (b"retry: " + b"9" * 40 + b"\ndata: a\n\n", [ev("a", retry=9007199254740991)]),
     "unknown field ignored": (b"foo: bar\ndata: a\n\n", [ev("a")]),
     "field names are case sensitive": (b"Data: a\ndata: b\n\n", [ev("b")]),
     "leading BOM stripped": (b"\xef\xbb\xbfdata: a\n\n", [ev("a")]),
@@ -80,43 +103,43 @@ VECTORS: dict[str, tuple[bytes, list[tuple]]] = {
 
 
 @pytest.mark.parametrize("name", VECTORS)
-def test_vector_fed_whole(name: str) -> None:
+def test_vector_fed_whole(parser_type: Parser, name: str) -> None:
     data, expected = VECTORS[name]
-    assert summary(parse_whole(data)) == expected
+    assert summary(parse_whole(parser_type, data)) == expected
 
 
 @pytest.mark.parametrize("name", VECTORS)
-def test_vector_split_at_every_boundary(name: str) -> None:
+def test_vector_split_at_every_boundary(parser_type: Parser, name: str) -> None:
     data, _expected = VECTORS[name]
-    whole = parse_whole(data)
+    whole = parse_whole(parser_type, data)
     for at in range(len(data) + 1):
-        assert parse_split(data, at) == whole, f"split at byte {at}"
-    assert parse_bytewise(data) == whole
+        assert parse_split(parser_type, data, at) == whole, f"split at byte {at}"
+    assert parse_bytewise(parser_type, data) == whole
 
 
-def test_offsets_are_exact_byte_positions() -> None:
+def test_offsets_are_exact_byte_positions(parser_type: Parser) -> None:
     data = "\ufeffdata: é\r\n\r\n: c\rdata: b\n\n".encode()
-    items = parse_whole(data)
+    items = parse_whole(parser_type, data)
     assert [item.offset for item in items] == [14, 19, 28]
     assert data[:15].endswith(b"\r\n\r\n")
 
 
-def test_cr_at_chunk_end_and_lf_at_next_start_is_one_line_end() -> None:
-    parser = SSEParser()
+def test_cr_at_chunk_end_and_lf_at_next_start_is_one_line_end(parser_type: Parser) -> None:
+    parser = parser_type()
     assert parser.feed(b"data: a\r") == []
     items = parser.feed(b"\n\r\n")
     assert summary(items) == [ev("a")]
 
 
-def test_empty_feed_keeps_pending_cr() -> None:
-    parser = SSEParser()
+def test_empty_feed_keeps_pending_cr(parser_type: Parser) -> None:
+    parser = parser_type()
     parser.feed(b"data: a\r")
     parser.feed(b"")
     assert summary(parser.feed(b"\ndata: b\n\n")) == [ev("a\nb")]
 
 
-def test_retry_and_last_event_id_state() -> None:
-    parser = SSEParser()
+def test_retry_and_last_event_id_state(parser_type: Parser) -> None:
+    parser = parser_type()
     parser.feed(b"retry: 250\n\nid: s:1\ndata: x\n\nid: s:2\ndata: y")
     assert parser.retry == 250
     assert parser.last_event_id == "s:1"
@@ -125,36 +148,36 @@ def test_retry_and_last_event_id_state() -> None:
     assert parser.last_event_id == "s:1"
 
 
-def test_seeded_last_event_id_survives_events_without_id() -> None:
-    parser = SSEParser(last_event_id="s:9")
+def test_seeded_last_event_id_survives_events_without_id(parser_type: Parser) -> None:
+    parser = parser_type(last_event_id="s:9")
     items = parser.feed(b"event: heartbeat\ndata: {}\n\n")
     assert items[0].id == "s:9"
     assert not items[0].has_id
     assert parser.last_event_id == "s:9"
 
 
-def test_oversized_line_raises() -> None:
-    parser = SSEParser(max_line_bytes=16)
+def test_oversized_line_raises(parser_type: Parser) -> None:
+    parser = parser_type(max_line_bytes=16)
     with pytest.raises(SSEParseError, match="longer than 16 bytes"):
         parser.feed(b"data: " + b"x" * 20)
 
 
-def test_oversized_line_in_one_chunk_raises() -> None:
+def test_oversized_line_in_one_chunk_raises(parser_type: Parser) -> None:
     with pytest.raises(SSEParseError):
-        parse_whole(b"data: " + b"x" * 20 + b"\n\n", max_line_bytes=16)
+        parse_whole(parser_type, b"data: " + b"x" * 20 + b"\n\n", max_line_bytes=16)
 
 
-def test_oversized_event_raises() -> None:
-    parser = SSEParser(max_event_bytes=32)
+def test_oversized_event_raises(parser_type: Parser) -> None:
+    parser = parser_type(max_event_bytes=32)
     with pytest.raises(SSEParseError, match="event is larger than 32 bytes"):
         parser.feed(b"data: 0123456789\n" * 4)
 
 
-def test_multibyte_split_inside_character() -> None:
+def test_multibyte_split_inside_character(parser_type: Parser) -> None:
     data = "data: 🚀\n\n".encode()
     rocket_start = data.index("🚀".encode())
     for at in range(rocket_start, rocket_start + 4):
-        assert summary(parse_split(data, at)) == [ev("🚀")]
+        assert summary(parse_split(parser_type, data, at)) == [ev("🚀")]
 
 
 AGREEING_INPUTS = [
@@ -168,7 +191,7 @@ AGREEING_INPUTS = [
 
 
 @pytest.mark.parametrize("data", AGREEING_INPUTS)
-def test_agrees_with_httpx_sse_where_it_is_right(data: bytes) -> None:
+def test_agrees_with_httpx_sse_where_it_is_right(parser_type: Parser, data: bytes) -> None:
     httpx_sse = pytest.importorskip("httpx_sse")
     decoder = httpx_sse._decoders.SSEDecoder()
     oracle = []
@@ -176,20 +199,20 @@ def test_agrees_with_httpx_sse_where_it_is_right(data: bytes) -> None:
         sse = decoder.decode(line)
         if sse is not None:
             oracle.append((sse.event, sse.data, sse.id, sse.retry))
-    ours = [(e.event, e.data, e.id, e.retry) for e in parse_whole(data) if isinstance(e, Event)]
+    ours = [(e.event, e.data, e.id, e.retry) for e in parse_whole(parser_type, data) if isinstance(e, Event)]
     assert ours == oracle
 
 
-def test_event_bound_counts_wire_bytes_of_the_open_block_only() -> None:
-    parser = SSEParser(max_event_bytes=32)
+def test_event_bound_counts_wire_bytes_of_the_open_block_only(parser_type: Parser) -> None:
+    parser = parser_type(max_event_bytes=32)
     for _ in range(20):
         assert parser.feed(b": comment lines between events are not part of any event\n") != []
     items = parser.feed(b"data: 0123456789\n") + parser.feed(b"data: 0123\n\n")
     assert summary(items) == [ev("0123456789\n0123")]
 
 
-def test_id_of_open_block_is_not_last_event_id_until_dispatch() -> None:
-    parser = SSEParser()
+def test_id_of_open_block_is_not_last_event_id_until_dispatch(parser_type: Parser) -> None:
+    parser = parser_type()
     parser.feed(b"id: 1\ndata: a\n\nid: 2\n")
     assert parser.feed(b"data: b\n") == []
     assert parser.last_event_id == "1"
@@ -197,11 +220,52 @@ def test_id_of_open_block_is_not_last_event_id_until_dispatch() -> None:
     assert parser.last_event_id == "2"
 
 
-def test_unfinished_input_is_reported_until_its_line_and_block_end() -> None:
-    parser = SSEParser()
+def test_unfinished_input_is_reported_until_its_line_and_block_end(parser_type: Parser) -> None:
+    parser = parser_type()
     parser.feed(b"data: a\n\ndata: b")
     assert (parser.incomplete, parser.unterminated_bytes) == (True, 7)
     parser.feed(b"\n")
     assert (parser.incomplete, parser.unterminated_bytes) == (True, 0)  # the line ended, the block did not
     parser.feed(b"\n")
     assert (parser.incomplete, parser.unterminated_bytes) == (False, 0)
+
+
+def test_the_outcome_does_not_depend_on_where_the_stream_is_cut(parser_type: Parser) -> None:
+    """Items, state and whether a size bound broke are the same fed whole or in pieces (a
+    bound breaks in the piece that crosses it, so the items before it are a prefix)."""
+    rng = random.Random(5)
+    bounds_hit = 0
+    for _ in range(3000):
+        data, cuts, bounds = random_case(rng)
+        whole, pieces = parse_outcome(parser_type, data, [], bounds), parse_outcome(parser_type, data, cuts, bounds)
+        case = (data, cuts, bounds)
+        if "error" in whole:
+            bounds_hit += 1
+            unbounded = parse_outcome(parser_type, data, [], {})["items"]
+            assert "error" in pieces, case
+            assert pieces["items"] == unbounded[: len(pieces["items"])], case
+        else:
+            assert pieces == whole, case
+    assert bounds_hit > 300
+
+
+@skip_unless_built
+def test_the_compiled_parser_behaves_exactly_as_the_python_parser() -> None:
+    rng = random.Random(11)
+    for _ in range(5000):
+        case = random_case(rng)
+        assert parse_outcome(CompiledSSEParser, *case) == parse_outcome(PythonSSEParser, *case), case
+
+
+@skip_unless_built
+def test_the_compiled_parser_is_built_from_the_current_source() -> None:
+    built = Path(sys.modules[CompiledSSEParser.__module__].__file__ or "")
+    source = built.parent / "_speedups.pyx"
+    if not source.exists():
+        pytest.skip("installed without its source")
+    assert built.stat().st_mtime >= source.stat().st_mtime, f"{source} changed after it was built: pip install -e ."
+
+
+def test_the_package_picks_the_compiled_parser_when_it_is_built() -> None:
+    assert harness.sse.SSEParser is (CompiledSSEParser or PythonSSEParser)
+    assert harness.sse.COMPILED is (CompiledSSEParser is not None)

@@ -1,6 +1,6 @@
 // A sans-IO Server-Sent Events parser, exact to the WHATWG "event stream interpretation":
 // bytes in, items out, no I/O and no clock. It mirrors the harness's Python parser
-// (harness/sse.py) rule for rule and offset for offset; the tests run both on the same
+// (harness/sse/) rule for rule and offset for offset; the tests run both on the same
 // vectors.
 //
 //   const parser = new SSEParser();
@@ -15,6 +15,9 @@ const LF = 0x0a;
 const CR = 0x0d;
 const BOM = [0xef, 0xbb, 0xbf];
 const DIGITS = /^[0-9]+$/;
+// Larger retry: values are taken as this one, the largest integer a Number holds exactly (the
+// Python parser clamps to the same value).
+const MAX_RETRY_MS = Number.MAX_SAFE_INTEGER;
 
 export const DEFAULT_MAX_LINE_BYTES = 1 << 20;
 export const DEFAULT_MAX_EVENT_BYTES = 4 << 20;
@@ -75,26 +78,18 @@ export class SSEParser {
         this._offset += BOM.length;
       }
     }
+    // Every line length is checked before any line is interpreted, as the Python parser does.
+    const lines = completeLines(buffer);
+    if (lines.some(({ start, end }) => end - start > this.maxLineBytes)) this._lineTooLong();
     const items = [];
-    let start = 0;
-    // As the Python parser counts: a line starts where the previous one ended (before the LF
-    // of a CRLF), which is where an event's size is counted from.
-    let lineStart = this._offset;
-    for (let i = 0; i < buffer.length; i++) {
-      const byte = buffer[i];
-      if (byte !== LF && byte !== CR) continue;
-      if (i - start > this.maxLineBytes) this._lineTooLong();
-      const end = this._offset + i + 1;
-      this._interpret(this._decoder.decode(buffer.subarray(start, i)), lineStart, end, items);
-      lineStart = end;
-      if (byte === CR) {
-        if (i + 1 === buffer.length) this._skipLF = true;
-        else if (buffer[i + 1] === LF) i += 1;
-      }
-      start = i + 1;
+    for (const { start, end } of lines) {
+      const line = this._decoder.decode(buffer.subarray(start, end));
+      this._interpret(line, this._offset + start, this._offset + end + 1, items);
     }
-    this._pending = buffer.slice(start);
-    this._offset += start;
+    if (buffer[buffer.length - 1] === CR) this._skipLF = true;
+    const consumed = lines.length ? lines[lines.length - 1].next : 0;
+    this._pending = buffer.slice(consumed);
+    this._offset += consumed;
     if (this._pending.length > this.maxLineBytes) this._lineTooLong();
     if (this._blockOpen && this._offset + this._pending.length - this._blockStart > this.maxEventBytes) {
       this._eventTooLarge();
@@ -121,8 +116,8 @@ export class SSEParser {
   _interpret(line, lineStart, end, items) {
     if (line === "") {
       this.lastEventId = this._idBuffer;
+      if (this._blockOpen && end - this._blockStart > this.maxEventBytes) this._eventTooLarge();
       if (this._data.length) {
-        if (end - this._blockStart > this.maxEventBytes) this._eventTooLarge();
         items.push({
           type: "event",
           event: this._eventType || "message",
@@ -154,7 +149,7 @@ export class SSEParser {
     } else if (field === "event") {
       this._eventType = value;
     } else if (field === "retry" && DIGITS.test(value)) {
-      this.retry = this._blockRetry = Number(value);
+      this.retry = this._blockRetry = retryMs(value);
     }
     if (!this._blockOpen) {
       this._blockOpen = true;
@@ -169,6 +164,25 @@ export class SSEParser {
   _eventTooLarge() {
     throw new SSEParseError(`an event is larger than ${this.maxEventBytes} bytes`);
   }
+}
+
+function retryMs(digits) {
+  const significant = digits.replace(/^0+/, "");
+  return significant.length > 16 ? MAX_RETRY_MS : Math.min(Number(significant || "0"), MAX_RETRY_MS);
+}
+
+/** The complete lines of `buffer`: bytes [start, end) and `next`, past the whole line end. */
+function completeLines(buffer) {
+  const lines = [];
+  for (let i = 0, start = 0; i < buffer.length; i++) {
+    const byte = buffer[i];
+    if (byte !== LF && byte !== CR) continue;
+    const next = byte === CR && buffer[i + 1] === LF ? i + 2 : i + 1;
+    lines.push({ start, end: i, next });
+    start = next;
+    i = next - 1;
+  }
+  return lines;
 }
 
 function concat(a, b) {

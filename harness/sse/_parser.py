@@ -1,12 +1,4 @@
-"""A sans-IO Server-Sent Events parser, exact to the WHATWG "event stream interpretation".
-
-Bytes in, items out; no I/O and no clock::
-
-    parser = SSEParser()
-    for item in parser.feed(chunk):      # any chunk boundaries, even one byte at a time
-        if isinstance(item, Event): ...
-        else: ...                        # Comment: servers often use them as heartbeats
-    parser.close()                       # end of body: an unterminated block is discarded
+"""The Python implementation of `harness.sse.SSEParser`; `_speedups.pyx` is its compiled twin.
 
 Lines are split on bytes (CR, LF and CRLF; a CR ending one chunk and an LF starting the next
 are one line end), then decoded as UTF-8 with replacement. Because CR and LF never occur
@@ -20,43 +12,18 @@ import re
 from collections.abc import Iterable
 from itertools import accumulate, islice, repeat
 from operator import add
-from typing import NamedTuple
 
-__all__ = ["Comment", "Event", "SSEParseError", "SSEParser"]
+from harness.sse._items import (
+    BOM,
+    DEFAULT_MAX_EVENT_BYTES,
+    DEFAULT_MAX_LINE_BYTES,
+    Comment,
+    Event,
+    SSEParseError,
+    retry_ms,
+)
 
-_BOM = b"\xef\xbb\xbf"
 _LINE_END = re.compile(rb"\r\n|\r|\n")
-DEFAULT_MAX_LINE_BYTES = 1 << 20
-DEFAULT_MAX_EVENT_BYTES = 4 << 20
-
-
-class Event(NamedTuple):
-    """A dispatched event.
-
-    `id` is the spec's lastEventId (it persists across events); `has_id` says whether this
-    block carried an `id` field itself. `retry` is the reconnection time set in this block.
-    `offset` is the stream byte offset just past the CR or LF that ended the blank line
-    which dispatched the event (the LF of a CRLF pair is not counted, so the offset does not
-    depend on where the chunks were split).
-    """
-
-    event: str
-    data: str
-    id: str
-    retry: int | None
-    has_id: bool
-    offset: int
-
-
-class Comment(NamedTuple):
-    """A comment line (`: text`), with one leading space removed like a field value."""
-
-    text: str
-    offset: int
-
-
-class SSEParseError(ValueError):
-    """The stream broke a configured size bound; the parser cannot continue."""
 
 
 # Items are built with tuple.__new__: it skips the generated __new__'s argument handling,
@@ -104,13 +71,13 @@ class SSEParser:
                 self._offset += 1
         buffer = self._pending + data if self._pending else data
         if self._at_start:
-            if len(buffer) < len(_BOM) and _BOM.startswith(buffer):
+            if len(buffer) < len(BOM) and BOM.startswith(buffer):
                 self._pending = buffer
                 return []
             self._at_start = False
-            if buffer.startswith(_BOM):
-                buffer = buffer[len(_BOM) :]
-                self._offset += len(_BOM)
+            if buffer.startswith(BOM):
+                buffer = buffer[len(BOM) :]
+                self._offset += len(BOM)
         items: list[Event | Comment] = []
         if b"\r" in buffer:
             self._feed_any_line_ends(buffer, items)
@@ -138,19 +105,19 @@ class SSEParser:
         self._block_open = False
 
     def _feed_any_line_ends(self, buffer: bytes, items: list[Event | Comment]) -> None:
-        lines, ends, start = [], [], 0
+        lines, ends, starts, start = [], [], [], 0
         for match in _LINE_END.finditer(buffer):
             lines.append(buffer[start : match.start()])
+            starts.append(self._offset + start)
             ends.append(self._offset + match.start() + 1)
             start = match.end()
         if buffer.endswith(b"\r"):
             self._skip_lf = True
         self._pending = buffer[start:]
-        line_start = self._offset
         self._offset += start
         if lines and max(map(len, lines)) > self.max_line_bytes:
             self._line_too_long()
-        self._interpret([line.decode("utf-8", "replace") for line in lines], ends, line_start, items)
+        self._interpret([line.decode("utf-8", "replace") for line in lines], ends, starts, items)
 
     def _feed_lf_line_ends(self, buffer: bytes, items: list[Event | Comment]) -> None:
         """The common case. One decode covers every complete line: LF never occurs inside a
@@ -163,13 +130,16 @@ class SSEParser:
         complete = len(buffer) - len(self._pending)
         texts = buffer[:complete].decode("utf-8", "replace").split("\n")
         texts.pop()
-        ends = islice(accumulate(map(add, map(len, lines), repeat(1)), initial=self._offset), 1, None)
-        line_start = self._offset
+        # with one-byte line ends, each line starts where the previous one's end offset is
+        bounds = list(accumulate(map(add, map(len, lines), repeat(1)), initial=self._offset))
         self._offset += complete
-        self._interpret(texts, ends, line_start, items)
+        self._interpret(texts, islice(bounds, 1, None), islice(bounds, len(lines)), items)
 
-    def _interpret(self, lines: list[str], ends: Iterable[int], line_start: int, items: list[Event | Comment]) -> None:
-        """The interpretation rules, line by line; the block state lives in locals for speed."""
+    def _interpret(
+        self, lines: list[str], ends: Iterable[int], starts: Iterable[int], items: list[Event | Comment]
+    ) -> None:
+        """The interpretation rules, line by line (`ends` are item offsets, `starts` each line's
+        first byte); the block state lives in locals for speed."""
         data, event_type, id_buffer = self._data, self._event_type, self._id_buffer
         has_id, block_retry, block_open, block_start = (
             self._block_has_id,
@@ -178,12 +148,12 @@ class SSEParser:
             self._block_start,
         )
         append = items.append
-        for line, end in zip(lines, ends, strict=True):
+        for line, end, start in zip(lines, ends, starts, strict=True):
             if not line:
                 self.last_event_id = id_buffer
+                if block_open and end - block_start > self.max_event_bytes:
+                    self._event_too_large()
                 if data:
-                    if end - block_start > self.max_event_bytes:
-                        self._event_too_large()
                     append(
                         _new_item(
                             Event, (event_type or "message", "\n".join(data), id_buffer, block_retry, has_id, end)
@@ -191,7 +161,6 @@ class SSEParser:
                     )
                     data = []
                 event_type, has_id, block_retry, block_open = "", False, None, False
-                line_start = end
                 continue
             field, _colon, value = line.partition(":")
             value = value.removeprefix(" ")
@@ -199,7 +168,6 @@ class SSEParser:
                 data.append(value)
             elif not field:
                 append(_new_item(Comment, (value, end)))
-                line_start = end
                 continue
             elif field == "id":
                 if "\x00" not in value:
@@ -208,10 +176,9 @@ class SSEParser:
             elif field == "event":
                 event_type = value
             elif field == "retry" and value.isascii() and value.isdigit():
-                self.retry = block_retry = int(value)
+                self.retry = block_retry = retry_ms(value)
             if not block_open:
-                block_open, block_start = True, line_start
-            line_start = end
+                block_open, block_start = True, start
         self._data, self._event_type, self._id_buffer = data, event_type, id_buffer
         self._block_has_id, self._block_retry, self._block_open, self._block_start = (
             has_id,
