@@ -15,8 +15,9 @@ after every chunk while it is open, with or without data: its size runs from the
 its first field line to the item offset of its blank line (comments inside it count). Whether a
 bound breaks does not depend on how the stream was cut.
 
-Two implementations of one behaviour: `_parser.py` in Python and `_speedups.pyx`, its
-compiled twin (several times faster), built by `pip install` when a C compiler is there.
+Two implementations of one behaviour share the chunk frame (`_base.py`): the line interpreter
+of `_parser.py` in Python and of `_speedups.pyx`, its compiled twin (several times faster),
+built by `pip install` when a C compiler is there.
 `SSEParser` is the compiled one when it was built; `COMPILED` says which. The tests hold both
 to the same vectors and to each other on random streams.
 """

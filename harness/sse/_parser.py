@@ -1,4 +1,4 @@
-"""The Python implementation of `harness.sse.SSEParser`; `_speedups.pyx` is its compiled twin.
+"""The Python line interpreter of `harness.sse.SSEParser`; `_speedups.pyx` is its compiled twin.
 
 Lines are split on bytes (CR, LF and CRLF; a CR ending one chunk and an LF starting the next
 are one line end), then decoded as UTF-8 with replacement. Because CR and LF never occur
@@ -13,15 +13,8 @@ from collections.abc import Iterable
 from itertools import accumulate, islice, repeat
 from operator import add
 
-from harness.sse._items import (
-    BOM,
-    DEFAULT_MAX_EVENT_BYTES,
-    DEFAULT_MAX_LINE_BYTES,
-    Comment,
-    Event,
-    SSEParseError,
-    retry_ms,
-)
+from harness.sse._base import ParserBase
+from harness.sse._items import Comment, Event, retry_ms
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 
@@ -31,70 +24,7 @@ _LINE_END = re.compile(rb"\r\n|\r|\n")
 _new_item = tuple.__new__
 
 
-class SSEParser:
-    def __init__(
-        self,
-        last_event_id: str = "",
-        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
-    ) -> None:
-        """`last_event_id` seeds a reconnection's parser, as browsers do, so that an event
-        without an `id` field on the new connection keeps the id the client resumes from."""
-        self.max_line_bytes = max_line_bytes
-        self.max_event_bytes = max_event_bytes
-        self.last_event_id = last_event_id
-        self.retry: int | None = None
-        self.bytes_fed = 0
-        self._pending = b""
-        self._offset = 0  # stream offset of the first byte of `_pending`
-        self._skip_lf = False
-        self._at_start = True
-        self._block_start = 0  # stream offset of the open block's first line, to bound its size
-        self._reset_block()
-
-    @property
-    def incomplete(self) -> bool:
-        """True when bytes of an unfinished line or block are waiting for more input."""
-        return bool(self._pending) or self._block_open
-
-    @property
-    def unterminated_bytes(self) -> int:
-        """Bytes of an unfinished line waiting for its line end."""
-        return len(self._pending)
-
-    def feed(self, data: bytes) -> list[Event | Comment]:
-        self.bytes_fed += len(data)
-        if self._skip_lf and data:
-            self._skip_lf = False
-            if data[:1] == b"\n":
-                data = data[1:]
-                self._offset += 1
-        buffer = self._pending + data if self._pending else data
-        if self._at_start:
-            if len(buffer) < len(BOM) and BOM.startswith(buffer):
-                self._pending = buffer
-                return []
-            self._at_start = False
-            if buffer.startswith(BOM):
-                buffer = buffer[len(BOM) :]
-                self._offset += len(BOM)
-        items: list[Event | Comment] = []
-        if b"\r" in buffer:
-            self._feed_any_line_ends(buffer, items)
-        else:
-            self._feed_lf_line_ends(buffer, items)
-        if len(self._pending) > self.max_line_bytes:
-            self._line_too_long()
-        if self._block_open and self._offset + len(self._pending) - self._block_start > self.max_event_bytes:
-            self._event_too_large()
-        return items
-
-    def close(self) -> list[Event | Comment]:
-        """End of stream: any unterminated line or block is discarded, as the spec says."""
-        self._pending = b""
-        self._reset_block()
-        return []
-
+class SSEParser(ParserBase):
     def _reset_block(self) -> None:
         """No block open: `_interpret` keeps these in locals and writes them back."""
         self._data: list[str] = []
@@ -104,36 +34,38 @@ class SSEParser:
         self._block_retry: int | None = None
         self._block_open = False
 
-    def _feed_any_line_ends(self, buffer: bytes, items: list[Event | Comment]) -> None:
+    def _interpret_lines(self, buffer: bytes, items: list[Event | Comment]) -> int:
+        if b"\r" in buffer:
+            return self._interpret_any_line_ends(buffer, items)
+        return self._interpret_lf_line_ends(buffer, items)
+
+    def _interpret_any_line_ends(self, buffer: bytes, items: list[Event | Comment]) -> int:
         lines, ends, starts, start = [], [], [], 0
         for match in _LINE_END.finditer(buffer):
             lines.append(buffer[start : match.start()])
             starts.append(self._offset + start)
             ends.append(self._offset + match.start() + 1)
             start = match.end()
-        if buffer.endswith(b"\r"):
-            self._skip_lf = True
-        self._pending = buffer[start:]
-        self._offset += start
         if lines and max(map(len, lines)) > self.max_line_bytes:
             self._line_too_long()
         self._interpret([line.decode("utf-8", "replace") for line in lines], ends, starts, items)
+        return start
 
-    def _feed_lf_line_ends(self, buffer: bytes, items: list[Event | Comment]) -> None:
+    def _interpret_lf_line_ends(self, buffer: bytes, items: list[Event | Comment]) -> int:
         """The common case. One decode covers every complete line: LF never occurs inside a
         UTF-8 sequence and a replacement character is never LF, so the text splits into the
         same lines as the bytes, which give each line's offset."""
         lines = buffer.split(b"\n")
-        self._pending = lines.pop()
+        unfinished = lines.pop()
         if lines and max(map(len, lines)) > self.max_line_bytes:
             self._line_too_long()
-        complete = len(buffer) - len(self._pending)
+        complete = len(buffer) - len(unfinished)
         texts = buffer[:complete].decode("utf-8", "replace").split("\n")
         texts.pop()
         # with one-byte line ends, each line starts where the previous one's end offset is
         bounds = list(accumulate(map(add, map(len, lines), repeat(1)), initial=self._offset))
-        self._offset += complete
         self._interpret(texts, islice(bounds, 1, None), islice(bounds, len(lines)), items)
+        return complete
 
     def _interpret(
         self, lines: list[str], ends: Iterable[int], starts: Iterable[int], items: list[Event | Comment]
@@ -186,9 +118,3 @@ class SSEParser:
             block_open,
             block_start,
         )
-
-    def _line_too_long(self) -> None:
-        raise SSEParseError(f"a line is longer than {self.max_line_bytes} bytes")
-
-    def _event_too_large(self) -> None:
-        raise SSEParseError(f"an event is larger than {self.max_event_bytes} bytes")

@@ -1,8 +1,8 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""The compiled twin of `harness.sse._parser.SSEParser`: the same rules, item offsets, size
-errors (which one, and in which feed) and public attributes. It scans each chunk's bytes in C
-and decodes each field value once instead of splitting, decoding and partitioning every line
-in Python. Change both together: the tests hold them to the same vectors and compare them on
+"""The compiled twin of `harness.sse._parser.SSEParser`: the same chunk frame (`_base.py`) around
+a line interpreter in C, with the same rules, item offsets and size errors (which one, and in
+which feed). It scans each chunk's bytes with memchr and decodes each field value once instead
+of splitting, decoding and partitioning every line in Python. Change both together: the tests hold them to the same vectors and compare them on
 random streams cut at random places. An editable install builds this file once: after editing
 it, run `pip install -e .` again (a test fails while the built module is older than this file).
 """
@@ -10,15 +10,8 @@ it, run `pip install -e .` again (a test fails while the built module is older t
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.string cimport memchr, memcmp
 
-from harness.sse._items import (
-    BOM,
-    DEFAULT_MAX_EVENT_BYTES,
-    DEFAULT_MAX_LINE_BYTES,
-    Comment,
-    Event,
-    SSEParseError,
-    retry_ms,
-)
+from harness.sse._base import ParserBase
+from harness.sse._items import Comment, Event, retry_ms
 
 cdef object _new_item = tuple.__new__  # skips the NamedTuples' argument handling
 cdef unsigned char LF = 10, CR = 13, COLON = 58, SPACE = 32
@@ -62,95 +55,33 @@ cdef inline bint _ascii_digits(const unsigned char* p, Py_ssize_t start, Py_ssiz
     return True
 
 
-cdef class SSEParser:
-    """`harness.sse._parser.SSEParser`, compiled: see `harness.sse`."""
+cdef class LineInterpreter:
+    """The parser's state, and its line interpreter in C; `SSEParser` below adds the chunk frame."""
 
-    cdef public Py_ssize_t max_line_bytes, max_event_bytes, bytes_fed
+    # the frame's (harness.sse._base.ParserBase) and the public state, in C for the interpreter
+    cdef public Py_ssize_t max_line_bytes, max_event_bytes, bytes_fed, _offset, _block_start
     cdef public str last_event_id
     cdef public object retry
-    cdef bytes _pending
-    cdef Py_ssize_t _offset  # stream offset of the first byte of `_pending`
-    cdef bint _skip_lf, _at_start
-    # the open block
+    cdef public bytes _pending
+    cdef public bint _skip_lf, _at_start, _block_open
+    # the rest of the open block
     cdef list _data
     cdef str _event_type, _id_buffer
-    cdef bint _block_has_id, _block_open
+    cdef bint _block_has_id
     cdef object _block_retry
-    cdef Py_ssize_t _block_start
 
-    def __init__(
-        self,
-        str last_event_id = "",
-        Py_ssize_t max_line_bytes = DEFAULT_MAX_LINE_BYTES,
-        Py_ssize_t max_event_bytes = DEFAULT_MAX_EVENT_BYTES,
-    ):
-        self.max_line_bytes = max_line_bytes
-        self.max_event_bytes = max_event_bytes
-        self.last_event_id = last_event_id
-        self.retry = None
-        self.bytes_fed = 0
-        self._pending = b""
-        self._offset = 0
-        self._skip_lf = False
-        self._at_start = True
-        self._block_start = 0
+    def __cinit__(self):
         self._data = []
-        self._reset_block()
 
-    @property
-    def incomplete(self):
-        """True when bytes of an unfinished line or block are waiting for more input."""
-        return bool(self._pending) or self._block_open
-
-    @property
-    def unterminated_bytes(self):
-        """Bytes of an unfinished line waiting for its line end."""
-        return len(self._pending)
-
-    def feed(self, data):
-        cdef bytes buffer
-        cdef Py_ssize_t consumed
-        self.bytes_fed += len(data)
-        if self._skip_lf and len(data):
-            self._skip_lf = False
-            if data[0] == LF:
-                data = data[1:]
-                self._offset += 1
-        buffer = self._pending + data if self._pending else bytes(data)
-        if self._at_start:
-            if len(buffer) < len(BOM) and BOM.startswith(buffer):
-                self._pending = buffer
-                return []
-            self._at_start = False
-            if buffer.startswith(BOM):
-                buffer = buffer[len(BOM):]
-                self._offset += len(BOM)
-        items = []
-        consumed = self._interpret(buffer, items)
-        self._pending = buffer[consumed:]
-        self._offset += consumed
-        if len(self._pending) > self.max_line_bytes:
-            self._line_too_long()
-        if self._block_open and self._offset + len(self._pending) - self._block_start > self.max_event_bytes:
-            self._event_too_large()
-        return items
-
-    def close(self):
-        """End of stream: any unterminated line or block is discarded, as the spec says."""
-        self._pending = b""
-        self._reset_block()
-        return []
-
-    cdef int _reset_block(self) except -1:
+    def _reset_block(self):
         self._data.clear()
         self._event_type = ""
         self._id_buffer = self.last_event_id
         self._block_has_id = False
         self._block_retry = None
         self._block_open = False
-        return 0
 
-    cdef Py_ssize_t _interpret(self, bytes buffer, list items) except -1:
+    def _interpret_lines(self, bytes buffer, list items):
         """Every complete line of `buffer`; returns how many bytes they took."""
         cdef const unsigned char* p = buffer
         cdef Py_ssize_t n = len(buffer), start = 0, end
@@ -162,8 +93,6 @@ cdef class SSEParser:
             if end < 0:
                 return start
             self._line(p, start, end, items)
-            if p[end] == CR and end + 1 == n:
-                self._skip_lf = True
             start = _after_line_end(p, end, n)
 
     cdef int _check_line_lengths(self, const unsigned char* p, Py_ssize_t n, bint any_cr) except -1:
@@ -235,8 +164,7 @@ cdef class SSEParser:
         self._block_open = False
         return 0
 
-    cdef int _line_too_long(self) except -1:
-        raise SSEParseError(f"a line is longer than {self.max_line_bytes} bytes")
 
-    cdef int _event_too_large(self) except -1:
-        raise SSEParseError(f"an event is larger than {self.max_event_bytes} bytes")
+
+class SSEParser(LineInterpreter, ParserBase):
+    """`harness.sse._parser.SSEParser`, compiled: see `harness.sse`."""
