@@ -25,15 +25,16 @@ PIECES = [b"data:", b"data: ", b"id: ", b"event:", b"retry: ", b":", b" ", b"\r"
 PIECES += [b"\x00", b"\xff", "é東".encode(), b"\xef\xbb\xbf", "🚀".encode()[:2], b"\n\n", b"\r\n\r\n"]
 
 
-def random_case(rng: random.Random) -> tuple[bytes, list[int], dict[str, int]]:
-    """A stream of rule fragments, where to cut it, and size bounds small enough to be hit."""
-    data = b"".join(rng.choices(PIECES, k=rng.randint(1, 40)))
-    cuts = sorted(rng.sample(range(1, len(data)), k=min(len(data) - 1, rng.randint(0, 5)))) if len(data) > 1 else []
+def random_case(rng: random.Random, pieces: int = 40, cuts: int = 5) -> tuple[bytes, list[int], dict[str, int]]:
+    """A stream of up to `pieces` rule fragments, up to `cuts` places to cut it, and size bounds
+    small enough to be hit."""
+    data = b"".join(rng.choices(PIECES, k=rng.randint(1, pieces)))
+    where = sorted(rng.sample(range(1, len(data)), k=min(len(data) - 1, rng.randint(0, cuts)))) if len(data) > 1 else []
     bounds = {
         "max_line_bytes": rng.choice([4, 8, 64, 1 << 20]),
         "max_event_bytes": rng.choice([rng.randint(8, 48), 128, 4 << 20]),
     }
-    return data, cuts, bounds
+    return data, where, bounds
 
 
 def parse_outcome(parser_type: type[PythonSSEParser], data: bytes, cuts: list[int], bounds: dict[str, int]) -> dict:

@@ -252,8 +252,9 @@ def test_the_outcome_does_not_depend_on_where_the_stream_is_cut(parser_type: Par
 @skip_unless_built
 def test_the_compiled_parser_behaves_exactly_as_the_python_parser() -> None:
     rng = random.Random(11)
-    for _ in range(5000):
-        case = random_case(rng)
+    short = [random_case(rng) for _ in range(5000)]
+    long = [random_case(rng, pieces=20_000, cuts=50) for _ in range(20)]  # many lines per chunk
+    for case in short + long:
         assert parse_outcome(CompiledSSEParser, *case) == parse_outcome(PythonSSEParser, *case), case
 
 
