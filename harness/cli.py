@@ -52,7 +52,7 @@ def _fail(message: str) -> typer.Exit:
 
 @app.command()
 def run(
-    target: Annotated[str | None, typer.Option(help="SSE endpoint URL; default: the embedded reference server")] = None,
+    target: Annotated[str | None, typer.Option(help="SSE endpoint URL, http(s); default: the reference server")] = None,
     profile: Annotated[str | None, typer.Option(help="target profile name or TOML file")] = None,
     scenario: Annotated[list[str] | None, typer.Option(help="scenario name or file (repeatable); default: all")] = None,
     report_dir: Annotated[Path, typer.Option(help="where to write the report")] = DEFAULT_REPORT_DIR,

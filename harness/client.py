@@ -22,6 +22,7 @@ import httpx
 from harness.history import History, Kind
 from harness.profile import DEFAULT_PROFILE, TargetProfile
 from harness.sse import Comment, Event, SSEParseError, SSEParser
+from harness.transport import route_through
 
 _MAX_HEADER_VALUE_CHARS = 256
 _MAX_SEEN_IDS = 200_000
@@ -65,6 +66,8 @@ class ClientSettings:
     deadline: float = 120.0
     max_line_bytes: int = 1 << 20
     max_event_bytes: int = 4 << 20
+    # (host, port) of a TCP proxy in front of `url`'s server: requests go there, naming the server
+    connect_to: tuple[str, int] | None = None
 
 
 @dataclass
@@ -169,6 +172,8 @@ class RobustClient:
             detail=json.dumps({k: v for k, v in headers.items() if k in ("Last-Event-ID", "X-Trace-ID")}),
         )
         request = self.http.build_request("GET", self.settings.url, params=self.settings.params, headers=headers)
+        if self.settings.connect_to is not None:
+            route_through(request, self.settings.connect_to)
         try:
             async with asyncio.timeout(self.settings.connect_timeout + self.silence_threshold):
                 response = await self.http.send(request, stream=True)

@@ -249,7 +249,9 @@ def _failure_text(run: ScenarioRun) -> str:
 
 @dataclass
 class SyncProxy:
-    """One Toxiproxy proxy with blocking controls; `url` is the target's URL through it."""
+    """One Toxiproxy proxy with blocking controls; `url` is the target's URL at the proxy's
+    address. For an https target (whose certificate names the target, not the proxy), send
+    requests to the target's URL and `harness.transport.route_through(request, sse_proxy.proxy.address)`."""
 
     proxy: Proxy
     url: str
@@ -313,10 +315,12 @@ def sse_toxiproxy(pytestconfig: pytest.Config) -> SyncToxiproxy:
 def sse_proxy(sse_toxiproxy: SyncToxiproxy, sse_target: str, request: pytest.FixtureRequest) -> Iterator[SyncProxy]:
     import httpx
 
+    from harness.transport import upstream_address, url_at
+
     target = httpx.URL(sse_target)
     name = f"pytest-{request.node.name}"[:100]
-    proxy = sse_toxiproxy.proxy(name, f"{target.host}:{target.port or 80}")
-    url = str(target.copy_with(host="127.0.0.1", port=proxy.port))
+    proxy = sse_toxiproxy.proxy(name, upstream_address(target))
+    url = str(url_at(target, proxy.address))
     try:
         yield SyncProxy(proxy, url, sse_toxiproxy.api, sse_toxiproxy._call)
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import math
 import time
@@ -26,6 +27,7 @@ from harness.nemesis import Nemesis, TimedFault
 from harness.profile import TargetProfile
 from harness.scenario import Scenario, Timing, resolve
 from harness.toxiproxy import Proxy, ToxiproxyAPI, ToxiproxyUnavailable, toxiproxy
+from harness.transport import upstream_address, url_at
 from reference_server.collector import collect_if_overdue, collector_paused
 from reference_server.config import FAST_TIMING
 
@@ -75,8 +77,18 @@ async def target_and_proxy(
                 embedded_server(TIMING_PROFILES[timing_profile], work_dir / "reference-server.log")
             )
             target_url = server.stream_url
+        _check_target_url(target_url)
         api = await stack.enter_async_context(toxiproxy(work_dir))
         yield Target(target_url, profile), api
+
+
+def _check_target_url(url: str) -> None:
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as error:
+        raise ConfigurationError(f"the target {url[:200]!r} is not a URL: {error}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConfigurationError(f"the target must be an http:// or https:// URL with a host, not {url[:200]!r}")
 
 
 class Runner:
@@ -204,8 +216,7 @@ class Runner:
     @asynccontextmanager
     async def _proxies(self, scenario: Scenario) -> AsyncIterator[list[Proxy]]:
         """One proxy, or one per sweep lane; deleted on every path out."""
-        url = httpx.URL(self.target.url)
-        upstream = f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
+        upstream = upstream_address(httpx.URL(self.target.url))
         self._runs += 1
         count = min(scenario.sweep.lanes, scenario.client_count) if scenario.sweep else 1
         proxies: list[Proxy] = []
@@ -221,14 +232,19 @@ class Runner:
     def _client(
         self, scenario: Scenario, history: History, proxy: Proxy, params: dict[str, str], deadline: float, index: int
     ) -> RobustClient | BrowserClient:
-        url = str(httpx.URL(self.target.url).copy_with(host="127.0.0.1", port=proxy.port))
         settings = ClientSettings(
-            url, params, max_attempts=scenario.clients.max_attempts, deadline=deadline, backoff_max=1.0
+            self.target.url,
+            params,
+            max_attempts=scenario.clients.max_attempts,
+            deadline=deadline,
+            backoff_max=1.0,
+            connect_to=proxy.address,
         )
         if scenario.clients.kind == "http":
             return RobustClient(f"c{index:04d}", settings, history, self.http, self.target.profile)
         if self.chromium is None:
             raise ConfigurationError(f"scenario {scenario.name} has browser clients, and this run has no browser")
+        settings = dataclasses.replace(settings, url=self._page_stream_url(scenario, proxy), connect_to=None)
         name = f"b{index:04d}"
         screenshot = None
         if self.report_dir is not None:
@@ -237,6 +253,17 @@ class Runner:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             history.meta.setdefault("screenshots", []).append(relative)
         return BrowserClient(name, settings, history, self.chromium, self.target.profile, screenshot)
+
+    def _page_stream_url(self, scenario: Scenario, proxy: Proxy) -> str:
+        """A page cannot name one server and connect to another: it streams from the target's
+        URL at the proxy's address, so an https target's certificate would not match."""
+        target = httpx.URL(self.target.url)
+        if target.scheme == "https":
+            raise ConfigurationError(
+                f"scenario {scenario.name} has browser clients, which reach an https target at the proxy's"
+                " address, a name its certificate does not hold; run browser scenarios against an http target"
+            )
+        return str(url_at(target, proxy.address))
 
     async def _shared(
         self,

@@ -5,6 +5,10 @@ timeout, even an infinite one. With 2,000 streaming clients that scope was three
 the harness's cost per received event (py-spy, bench/harness_clients.py). The robust client
 puts its own silence deadline around every read, so the harness gives httpcore this small
 asyncio network backend (httpcore's documented extension point) and no read timeout.
+
+Clients reach a target through a TCP proxy (Toxiproxy) the way curl's `--connect-to` does:
+`route_through` sends a request to the proxy's address while the request still names the
+target, in its Host header and, for https, in the TLS server name and the certificate check.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 import httpcore
 import httpx
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 _SOCKET_EXTRA = {"client_addr": "sockname", "server_addr": "peername", "socket": "socket", "ssl_object": "ssl_object"}
 
 
@@ -121,9 +126,12 @@ def _reason(error: Exception) -> str:
 
 def new_http_client() -> httpx.AsyncClient:
     """One pool for many streaming clients: no keep-alive reuse of a possibly broken socket, no
-    read timeout (every reader keeps its own deadline), reads on plain asyncio."""
+    read timeout (every reader keeps its own deadline), reads on plain asyncio. Certificates are
+    checked against certifi's CAs, or SSL_CERT_FILE / SSL_CERT_DIR when set (a private CA); other
+    environment settings (an HTTP proxy) are ignored: the harness's own proxy is the point."""
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
-    transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+    verify = httpx.create_ssl_context(trust_env=True)
+    transport = httpx.AsyncHTTPTransport(verify=verify, limits=limits, trust_env=False)
     pool = transport._pool
     if not hasattr(pool, "_network_backend"):
         raise RuntimeError("this httpcore has no _network_backend to replace; pin httpcore 1.x")
@@ -131,4 +139,24 @@ def new_http_client() -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(30.0, read=None), trust_env=False)
 
 
-__all__ = ["AsyncioBackend", "AsyncioStream", "new_http_client"]
+def upstream_address(url: httpx.URL) -> str:
+    """`host:port` of the server a URL names, as a TCP proxy dials it (IPv6 in brackets)."""
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    return f"{host}:{url.port or _DEFAULT_PORTS[url.scheme]}"
+
+
+def url_at(url: httpx.URL, address: tuple[str, int]) -> httpx.URL:
+    """`url` with its host and port replaced by `address`."""
+    return url.copy_with(host=address[0], port=address[1])
+
+
+def route_through(request: httpx.Request, proxy: tuple[str, int]) -> None:
+    """Send `request` to the TCP proxy at `proxy` in front of the server its URL names. The Host
+    header (set when the request was built) stays the server's, and for https so do the TLS
+    server name and the name the certificate is checked against."""
+    if request.url.scheme == "https":
+        request.extensions["sni_hostname"] = request.url.host
+    request.url = url_at(request.url, proxy)
+
+
+__all__ = ["AsyncioBackend", "AsyncioStream", "new_http_client", "route_through", "upstream_address", "url_at"]

@@ -34,8 +34,14 @@ class Proxy:
     enabled: bool
 
     @property
+    def address(self) -> tuple[str, int]:
+        """(host, port) where the proxy listens."""
+        host, port = self.listen.rsplit(":", 1)
+        return host.strip("[]"), int(port)
+
+    @property
     def port(self) -> int:
-        return int(self.listen.rsplit(":", 1)[1])
+        return self.address[1]
 
 
 class ToxiproxyAPI:
