@@ -1,10 +1,11 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""The compiled twin of `harness.sse._parser.SSEParser`: the same chunk frame (`_base.py`) around
-a line interpreter in C, with the same rules, item offsets and size errors (which one, and in
-which feed). It scans each chunk's bytes with memchr and decodes each field value once instead
-of splitting, decoding and partitioning every line in Python. Change both together: the tests hold them to the same vectors and compare them on
-random streams cut at random places. An editable install builds this file once: after editing
-it, run `pip install -e .` again (a test fails while the built module is older than this file).
+"""The compiled twin of `harness.sse._parser.SSEParser`: the same chunk frame (`_base.py`)
+around a line interpreter in C, with the same rules, item offsets and size errors (which one,
+and in which feed). It scans each chunk's bytes with memchr and decodes each field value once
+instead of splitting, decoding and partitioning every line in Python. Change both together:
+the tests hold them to the same vectors and compare them on random streams cut at random
+places. An editable install builds this file once: after editing it, run `pip install -e .`
+again (a test fails while the built module is older than this file).
 """
 
 from cpython.unicode cimport PyUnicode_DecodeUTF8
@@ -163,7 +164,6 @@ cdef class LineInterpreter:
         self._block_retry = None
         self._block_open = False
         return 0
-
 
 
 class SSEParser(LineInterpreter, ParserBase):
