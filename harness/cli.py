@@ -30,6 +30,7 @@ from harness.report import load_runs, write_history, write_report
 from harness.runner import TIMING_PROFILES, Runner, ScenarioRun, summary_of, target_and_proxy
 from harness.scenario import Scenario, find_scenarios, load_scenario
 from harness.schedule import run_scenarios
+from harness.target import parse_headers
 from harness.transport import new_http_client
 from reference_server.collector import quiet_collector
 
@@ -54,6 +55,12 @@ def _fail(message: str) -> typer.Exit:
 def run(
     target: Annotated[str | None, typer.Option(help="SSE endpoint URL, http(s); default: the reference server")] = None,
     profile: Annotated[str | None, typer.Option(help="target profile name or TOML file")] = None,
+    header: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--header", "-H", help="'Name: value' on every request (repeatable; credentials are never logged)"
+        ),
+    ] = None,
     scenario: Annotated[list[str] | None, typer.Option(help="scenario name or file (repeatable); default: all")] = None,
     report_dir: Annotated[Path, typer.Option(help="where to write the report")] = DEFAULT_REPORT_DIR,
     timing: Annotated[str, typer.Option(help="embedded server timings: fast or seed")] = "fast",
@@ -71,15 +78,18 @@ def run(
       sse-chaos run --scenario network-interruption --scenario stall
 
       sse-chaos run --target http://127.0.0.1:8000/stream/search --timing seed
+
+      sse-chaos run --target https://api.example/stream -H "Authorization: Bearer $TOKEN"
     """
     if timing not in TIMING_PROFILES:
         raise _fail(f"--timing must be one of {', '.join(TIMING_PROFILES)}, not {timing!r}")
     try:
         target_profile = load_profile(profile)
+        headers = parse_headers(header or [], target_profile)
         scenarios = [load_scenario(path) for path in find_scenarios(scenario or [])]
         report_dir.mkdir(parents=True, exist_ok=True)
         quiet_collector()
-        runs = uvloop.run(_run_all(target, target_profile, timing, scenarios, parallel, report_dir))
+        runs = uvloop.run(_run_all(target, target_profile, headers, timing, scenarios, parallel, report_dir))
         _publish(report_dir, runs)
     except HarnessError as error:
         raise _fail(str(error)) from None
@@ -95,6 +105,7 @@ def run(
 async def _run_all(
     target_url: str | None,
     profile: TargetProfile,
+    headers: dict[str, str],
     timing: str,
     scenarios: list[Scenario],
     parallel: int,
@@ -123,7 +134,7 @@ async def _run_all(
     assert main is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
     async with (
-        target_and_proxy(target_url, profile, timing, report_dir) as (target, api),
+        target_and_proxy(target_url, profile, headers, timing, report_dir) as (target, api),
         new_http_client() as http,
         chromium_on_demand() as chromium,
     ):

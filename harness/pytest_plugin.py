@@ -2,6 +2,7 @@
 
     pytest scenarios/                                  # every scenario file is a test item
     pytest scenarios/ --sse-target http://host:8000/stream/search
+    pytest scenarios/ --sse-target https://host/stream --sse-header "Authorization: Bearer $TOKEN"
     pytest scenarios/ --sse-report-dir reports/ci      # also write the report directory
 
 Fixtures, all synchronous (the plugin runs its own event loop in a thread, so a test needs
@@ -49,6 +50,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("sse-chaos", "SSE chaos and conformance")
     group.addoption("--sse-target", metavar="URL", help="SSE endpoint under test (default: the reference server)")
     group.addoption("--sse-profile", metavar="NAME|FILE", help="target profile for --sse-target")
+    group.addoption(
+        "--sse-header", metavar="'NAME: VALUE'", action="append", default=[], help="on every request (repeatable)"
+    )
     group.addoption("--sse-timing", choices=["fast", "seed"], default="fast", help="reference server timings")
     group.addoption("--sse-report-dir", metavar="DIR", type=Path, help="write the report directory here")
 
@@ -110,15 +114,17 @@ class _Session:
     async def _start_runner(self, target_url: str) -> Runner:
         from harness.browser import chromium_on_demand
         from harness.profile import load_profile
-        from harness.runner import Runner, Target
+        from harness.runner import Runner
+        from harness.target import Target, parse_headers
         from harness.toxiproxy import toxiproxy
         from harness.transport import new_http_client
 
         profile = load_profile(self.config.getoption("sse_profile"))
+        target = Target(target_url, profile, parse_headers(self.config.getoption("sse_header"), profile))
         api = await self.stack.enter_async_context(toxiproxy(self.work_dir))
         http = await self.stack.enter_async_context(new_http_client())
         chromium = await self.stack.enter_async_context(chromium_on_demand())
-        return Runner(Target(target_url, profile), api, http, chromium)
+        return Runner(target, api, http, chromium)
 
     def run_scenario(self, scenario: Scenario) -> ScenarioRun:
         run = self.loop.run(self.runner().run(scenario), _SCENARIO_SECONDS)

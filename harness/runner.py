@@ -8,7 +8,7 @@ import dataclasses
 import hashlib
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +26,7 @@ from harness.history import HARNESS, History, Kind
 from harness.nemesis import Nemesis, TimedFault
 from harness.profile import TargetProfile
 from harness.scenario import Scenario, Timing, resolve
+from harness.target import Target
 from harness.toxiproxy import Proxy, ToxiproxyAPI, ToxiproxyUnavailable, toxiproxy
 from harness.transport import upstream_address, url_at
 from reference_server.collector import collect_if_overdue, collector_paused
@@ -55,12 +56,6 @@ class ScenarioRun:
 
 
 @dataclass
-class Target:
-    url: str
-    profile: TargetProfile
-
-
-@dataclass
 class Baseline:
     content: str | None
     reason: str | None
@@ -68,7 +63,7 @@ class Baseline:
 
 @asynccontextmanager
 async def target_and_proxy(
-    target_url: str | None, profile: TargetProfile, timing_profile: str, work_dir: Path
+    target_url: str | None, profile: TargetProfile, headers: Mapping[str, str], timing_profile: str, work_dir: Path
 ) -> AsyncIterator[tuple[Target, ToxiproxyAPI]]:
     """The target (the embedded reference server unless a URL is given) and a Toxiproxy API."""
     async with AsyncExitStack() as stack:
@@ -77,18 +72,9 @@ async def target_and_proxy(
                 embedded_server(TIMING_PROFILES[timing_profile], work_dir / "reference-server.log")
             )
             target_url = server.stream_url
-        _check_target_url(target_url)
+        target = Target(target_url, profile, headers)
         api = await stack.enter_async_context(toxiproxy(work_dir))
-        yield Target(target_url, profile), api
-
-
-def _check_target_url(url: str) -> None:
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL as error:
-        raise ConfigurationError(f"the target {url[:200]!r} is not a URL: {error}") from None
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ConfigurationError(f"the target must be an http:// or https:// URL with a host, not {url[:200]!r}")
+        yield target, api
 
 
 class Runner:
@@ -144,7 +130,8 @@ class Runner:
         params = {"query": "probe", "max_tokens": "1"} if profile.payload == "protocol" else {}
         try:
             async with asyncio.timeout(_PROBE_SECONDS):
-                request = self.http.build_request("GET", self.target.url, params=params, headers=_PROBE_HEADERS)
+                headers = _PROBE_HEADERS | dict(self.target.headers)
+                request = self.http.build_request("GET", self.target.url, params=params, headers=headers)
                 response = await self.http.send(request, stream=True)
                 await response.aclose()
         except (TimeoutError, httpx.HTTPError) as error:
@@ -170,7 +157,7 @@ class Runner:
         if profile.payload != "protocol":
             return Baseline(None, None)
         history = History()
-        settings = ClientSettings(self.target.url, params, max_attempts=3, deadline=600.0)
+        settings = ClientSettings(self.target.url, params, dict(self.target.headers), max_attempts=3, deadline=600.0)
         await RobustClient("baseline", settings, history, self.http, profile).run()
         events = history.of_kind(Kind.EVENT)
         content = joined_content(content_payloads(events, profile.content_event))
@@ -235,6 +222,7 @@ class Runner:
         settings = ClientSettings(
             self.target.url,
             params,
+            dict(self.target.headers),
             max_attempts=scenario.clients.max_attempts,
             deadline=deadline,
             backoff_max=1.0,

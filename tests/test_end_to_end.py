@@ -18,8 +18,9 @@ import pytest
 from harness.checks import Status
 from harness.errors import EnvironmentProblem
 from harness.profile import DEFAULT_PROFILE
-from harness.runner import Runner, Target
+from harness.runner import Runner
 from harness.scenario import load_scenario
+from harness.target import Target
 from harness.toxiproxy import find_binary, toxiproxy
 from harness.transport import new_http_client
 from tests.broken_server import broken_server

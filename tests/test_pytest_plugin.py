@@ -49,9 +49,8 @@ def test_scenario_files_and_fixtures(pytester: pytest.Pytester) -> None:
         'name = "wrong-ending"\n' + SHORT + '[expect]\nreason = "duration_cap"\nchecks = ["duration_cap"]\n'
     )
     pytester.makepyfile(test_fixtures=FIXTURE_TESTS)
-    result = pytester.runpytest_subprocess(
-        "scenarios", "test_fixtures.py", "--sse-report-dir", "report", "--junitxml", "junit.xml", timeout=300
-    )
+    options = ["--sse-report-dir", "report", "--junitxml", "junit.xml", "--sse-header", "X-Tenant: blue"]
+    result = pytester.runpytest_subprocess("scenarios", "test_fixtures.py", *options, timeout=300)
     result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(["*scenario wrong-ending failed*", "*duration_cap: c0000: ended with finished*"])
     result.stdout.fnmatch_lines(["*evidence: {*"])

@@ -1,11 +1,15 @@
-"""An https target through the real Toxiproxy: clients connect to the proxy and still name the
-target (Host header, TLS server name, certificate check), as curl's --connect-to does."""
+"""Pointing the harness at your own server: an https target through the real Toxiproxy (clients
+connect to the proxy and still name the target: Host header, TLS server name, certificate
+check, as curl's --connect-to does), request headers such as credentials on every request and
+in no report, and targets or headers the harness refuses in one line."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import ssl
+import sys
+from asyncio.subprocess import PIPE
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +24,9 @@ from harness.cli import app
 from harness.errors import ConfigurationError, EnvironmentProblem
 from harness.history import History
 from harness.profile import DEFAULT_PROFILE
-from harness.runner import Runner, Target
+from harness.runner import Runner
 from harness.scenario import load_scenario
+from harness.target import Target, parse_headers
 from harness.toxiproxy import Proxy, find_binary, toxiproxy
 from harness.transport import new_http_client, route_through, upstream_address
 from tests.conftest import ServerFactory
@@ -44,9 +49,9 @@ min_reconnects = 1
 
 
 @dataclass
-class TlsFront:
-    """What a TLS terminator in front of the target saw: each connection's server name and
-    request head."""
+class Front:
+    """What a front in front of the target saw: each connection's request head and, over TLS,
+    the server name the client asked for."""
 
     port: int
     server_names: list[str | None] = field(default_factory=list)
@@ -54,10 +59,12 @@ class TlsFront:
 
 
 @contextlib.asynccontextmanager
-async def tls_front(upstream: str, context: ssl.SSLContext) -> AsyncIterator[TlsFront]:
-    """Terminate TLS on a free port and pipe each connection to the plain `upstream` server."""
+async def recording_front(upstream: str, context: ssl.SSLContext | None = None) -> AsyncIterator[Front]:
+    """Listen on a free port (with TLS when given a context) and pipe each connection to the
+    plain `upstream` server, recording what the clients sent."""
     host, port = httpx.URL(upstream).host, httpx.URL(upstream).port
-    context.sni_callback = lambda _socket, name, _context: front.server_names.append(name)
+    if context is not None:
+        context.sni_callback = lambda _socket, name, _context: front.server_names.append(name)
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
@@ -69,7 +76,7 @@ async def tls_front(upstream: str, context: ssl.SSLContext) -> AsyncIterator[Tls
         writer.close()
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=context)
-    front = TlsFront(server.sockets[0].getsockname()[1])
+    front = Front(server.sockets[0].getsockname()[1])
     try:
         yield front
     finally:
@@ -105,7 +112,7 @@ async def test_an_https_target_streams_through_the_proxy_under_its_own_name(
     scenario.write_text(_SCENARIO)
     async with (
         start_server() as server,
-        tls_front(server.base_url, context) as front,
+        recording_front(server.base_url, context) as front,
         toxiproxy(tmp_path) as api,
         new_http_client() as http,
     ):
@@ -159,3 +166,62 @@ def test_a_target_that_is_not_an_http_url_is_a_usage_error(target: str, tmp_path
     result = CliRunner().invoke(app, ["run", "--target", target, "--report-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert "http:// or https:// URL" in result.output
+
+
+@pytest.mark.asyncio
+async def test_request_headers_go_on_every_request_and_into_no_report(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    try:
+        find_binary()
+    except EnvironmentProblem as missing:
+        pytest.skip(f"{missing} (scripts/setup builds it; CI always does)")
+    secret = "Bearer s3cret-7f1e"
+    scenario, report = tmp_path / "interruption.toml", tmp_path / "report"
+    scenario.write_text(_SCENARIO)
+    async with start_server() as server, recording_front(server.base_url) as front:
+        target = f"http://127.0.0.1:{front.port}/stream/search"
+        command = ["run", "--target", target, "-H", f"Authorization: {secret}", "-H", "X-Tenant: blue"]
+        command += ["--scenario", str(scenario), "--report-dir", str(report)]
+        cli = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "harness.cli", *command, stdout=PIPE, stderr=PIPE
+        )
+        try:
+            stdout, stderr = await asyncio.wait_for(cli.communicate(), 120)
+        finally:
+            if cli.returncode is None:
+                cli.kill()
+                await cli.wait()
+    assert cli.returncode == 0, stderr.decode()[-2000:]
+    assert len(front.heads) >= 5  # the probe, the baseline, two clients and their resumes
+    assert all(f"authorization: {secret.lower()}\r\n" in head and "x-tenant: blue\r\n" in head for head in front.heads)
+    assert [path for path in report.rglob("*") if path.is_file() and b"s3cret" in path.read_bytes()] == []
+    assert b"s3cret" not in stdout + stderr
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("Authorization Bearer s3cret", "header #1 is not 'Name: value'"),
+        ("Bad Name: s3cret", "header #1 is not 'Name: value'"),
+        ("X-Token: s3cret\x00", "header X-Token: its value has control characters"),
+        ("Last-Event-ID: s3cret", "header Last-Event-ID: the harness sets this one itself"),
+        ("x-trace-id: s3cret", "header x-trace-id: the harness sets this one itself"),
+    ],
+)
+def test_a_bad_header_is_one_line_that_does_not_show_its_value(line: str, message: str) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        parse_headers([line], DEFAULT_PROFILE)
+    assert message in str(refused.value)
+    assert "s3cret" not in str(refused.value)
+
+
+def test_header_values_are_kept_whole() -> None:
+    headers = parse_headers(["Authorization:  Bearer a:b ", "X-Empty:"], DEFAULT_PROFILE)
+    assert headers == {"Authorization": "Bearer a:b", "X-Empty": ""}
+
+
+def test_a_reserved_header_on_the_command_line_is_a_usage_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["run", "-H", "Host: elsewhere", "--report-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "the harness sets this one itself" in result.output
