@@ -3,7 +3,8 @@
 Behaviour: silence detection (no byte within the threshold), reconnection with exponential
 backoff and jitter floored by the server's `retry:`, `Last-Event-ID` resume, the stream's
 trace id sent on every reconnection, dedup by event id, connection states and callbacks,
-a maximum attempt count and an overall deadline.
+a maximum attempt count and an overall deadline. Cancelling `run()` closes the connection,
+records the client as disconnected and cancelled, and re-raises.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Outcome(StrEnum):
     PROTOCOL_ERROR = "protocol_error"  # the stream broke the parser's bounds
     GAVE_UP = "gave_up"  # max attempts reached
     DEADLINE = "deadline"  # the overall deadline passed
+    CANCELLED = "cancelled"  # run() was cancelled before any of the above
 
 
 @dataclass
@@ -111,9 +113,13 @@ class RobustClient:
         self.trace_id: str | None = None
         self.retry_ms: int | None = None
         self.silence_threshold = settings.silence_threshold or profile.silence_threshold or 15.0
+        # what the server advertises (its headers), else what the profile declares
+        self.heartbeat_interval = profile.heartbeat_interval
+        self.stream_max_seconds = profile.stream_max_seconds
         self.connection = -1
         self.events = 0
         self._seen_ids: set[str] = set()
+        self._made_progress = False  # the current connection delivered an event
 
     async def run(self) -> ClientResult:
         """Stream until a terminal outcome; never raises for network or server trouble."""
@@ -122,6 +128,12 @@ class RobustClient:
                 outcome, detail = await self._loop()
         except TimeoutError:
             outcome, detail = Outcome.DEADLINE, f"no terminal event within {self.settings.deadline:g} s"
+        except asyncio.CancelledError:
+            self._finish(Outcome.CANCELLED, "cancelled before the stream ended")
+            raise
+        return self._finish(outcome, detail)
+
+    def _finish(self, outcome: Outcome, detail: str) -> ClientResult:
         self._set_state(State.DISCONNECTED)
         self.history.add(self.name, Kind.OUTCOME, connection=self.connection, detail=outcome.value, data=detail)
         return ClientResult(self.name, outcome, detail, self.connection + 1, self.events)
@@ -164,12 +176,13 @@ class RobustClient:
     async def _connect_once(self) -> None:
         self._made_progress = False
         headers = self._request_headers()
+        recorded = ("Last-Event-ID", self.profile.trace_header)  # never the settings' headers: credentials
         self.history.add(
             self.name,
             Kind.ATTEMPT,
             connection=self.connection,
             event_id=headers.get("Last-Event-ID", ""),
-            detail=json.dumps({k: v for k, v in headers.items() if k in ("Last-Event-ID", "X-Trace-ID")}),
+            detail=json.dumps({k: v for k, v in headers.items() if k in recorded}),
         )
         request = self.http.build_request("GET", self.settings.url, params=self.settings.params, headers=headers)
         if self.settings.connect_to is not None:
@@ -212,10 +225,11 @@ class RobustClient:
         trace_header = self.profile.trace_header
         if self.trace_id is None and trace_header and trace_header in headers:
             self.trace_id = headers[trace_header][:_MAX_HEADER_VALUE_CHARS]
-        if self.settings.silence_threshold is None and self.profile.silence_header:
-            advertised = _positive_float(headers.get(self.profile.silence_header))
-            if advertised is not None:
-                self.silence_threshold = advertised
+        profile = self.profile
+        self.heartbeat_interval = _advertised(headers, profile.interval_header) or self.heartbeat_interval
+        self.stream_max_seconds = _advertised(headers, profile.cap_header) or self.stream_max_seconds
+        if self.settings.silence_threshold is None:
+            self.silence_threshold = _advertised(headers, profile.silence_header) or self.silence_threshold
 
     async def _read_body(self, response: httpx.Response) -> None:
         parser = SSEParser(self.last_event_id, self.settings.max_line_bytes, self.settings.max_event_bytes)
@@ -305,7 +319,9 @@ def _error_details(data: str) -> tuple[bool, str]:
     return payload.get("retryable") is True, message
 
 
-def _positive_float(raw: str | None) -> float | None:
+def _advertised(headers: httpx.Headers, name: str | None) -> float | None:
+    """A timing in seconds from the header `name`: a positive number below a day, else None."""
+    raw = headers.get(name) if name else None
     try:
         value = float(raw) if raw is not None else None
     except ValueError:

@@ -74,6 +74,107 @@ async def test_resumes_after_a_cut_with_last_event_id_and_trace_id() -> None:
     assert client.connection == 1
 
 
+async def test_the_first_trace_id_is_sent_on_every_reconnection() -> None:
+    async def handler(number: int, headers: dict[str, str], writer: asyncio.StreamWriter) -> None:
+        head = SSE_HEAD.replace("t-1", f"t-{number}")  # a server that forgot the stream's trace id
+        writer.write(head.format(ctype="text/event-stream").encode())
+        writer.write(b"data: a\n\n" if number < 3 else b"event: complete\ndata: x\n\n")
+        await writer.drain()
+
+    async with raw_server(handler) as url:
+        client, history, outcome = await run_client(url)
+    assert outcome == Outcome.COMPLETE
+    assert [h.get("X-Trace-ID") for h in sent_headers(history)] == [None, "t-0", "t-0", "t-0"]
+    assert client.trace_id == "t-0"
+
+
+async def test_an_empty_id_clears_the_last_event_id_sent_on_resume() -> None:
+    async def handler(number: int, headers: dict[str, str], writer: asyncio.StreamWriter) -> None:
+        writer.write(SSE_HEAD.format(ctype="text/event-stream").encode())
+        writer.write(b"id: s:0\ndata: a\n\nid\ndata: b\n\n" if number == 0 else b"event: complete\ndata: x\n\n")
+        await writer.drain()
+
+    async with raw_server(handler) as url:
+        _, history, outcome = await run_client(url)
+    assert outcome == Outcome.COMPLETE
+    assert sent_headers(history) == [{}, {"X-Trace-ID": "t-1"}]
+
+
+async def test_backoff_waits_at_least_the_servers_retry() -> None:
+    async def handler(number: int, headers: dict[str, str], writer: asyncio.StreamWriter) -> None:
+        writer.write(SSE_HEAD.format(ctype="text/event-stream").encode())
+        writer.write(b"retry: 300\ndata: a\n\n" if number == 0 else b"event: complete\ndata: x\n\n")
+        await writer.drain()
+
+    async with raw_server(handler) as url:
+        client, history, outcome = await run_client(url, backoff_initial=0.001)
+    assert outcome == Outcome.COMPLETE
+    cut, second_attempt = history.of_kind(Kind.ERROR)[0], history.of_kind(Kind.ATTEMPT)[1]
+    assert (second_attempt.t_ns - cut.t_ns) / 1e9 >= 0.3
+    assert client.retry_ms == 300
+
+
+@pytest.mark.parametrize(
+    ("retryable", "outcome", "connections"), [(True, Outcome.COMPLETE, 2), (False, Outcome.ERROR, 1)]
+)
+async def test_an_error_event_reconnects_only_when_retryable(
+    retryable: bool, outcome: Outcome, connections: int
+) -> None:
+    error = json.dumps({"code": "overloaded", "message": "try again", "retryable": retryable})
+    messages: list[str] = []
+
+    async def handler(number: int, headers: dict[str, str], writer: asyncio.StreamWriter) -> None:
+        writer.write(SSE_HEAD.format(ctype="text/event-stream").encode())
+        writer.write(f"event: error\ndata: {error}\n\n".encode() if number == 0 else b"event: complete\ndata: x\n\n")
+        await writer.drain()
+        await asyncio.sleep(1)  # the client, not the end of the body, must end this connection
+
+    async with raw_server(handler) as url, new_http_client() as http:
+        settings = ClientSettings(url, max_attempts=5, deadline=5, backoff_initial=0.01)
+        client = RobustClient("c", settings, History(), http, callbacks=Callbacks(on_error=messages.append))
+        result = await client.run()
+    assert (result.outcome, result.connections) == (outcome, connections)
+    assert messages == ["overloaded: try again"]
+
+
+async def test_cancelling_a_client_leaves_no_task_or_socket_behind() -> None:
+    server_saw_close = asyncio.Event()
+
+    async def handler(number: int, headers: dict[str, str], writer: asyncio.StreamWriter) -> None:
+        writer.write(SSE_HEAD.format(ctype="text/event-stream").encode())
+        try:
+            while True:
+                writer.write(b": ping\n\n")
+                await writer.drain()
+                await asyncio.sleep(0.01)
+        except ConnectionError:
+            server_saw_close.set()
+
+    tasks_before = asyncio.all_tasks()
+    connected = asyncio.Event()
+    history = History()
+
+    def on_state(state: State) -> None:
+        if state == State.CONNECTED:
+            connected.set()
+
+    async with raw_server(handler) as url, new_http_client() as http:
+        client = RobustClient(
+            "c", ClientSettings(url, deadline=30), history, http, callbacks=Callbacks(on_state=on_state)
+        )
+        running = asyncio.create_task(client.run())
+        await asyncio.wait_for(connected.wait(), 5)
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        await asyncio.wait_for(server_saw_close.wait(), 5)  # the client's socket is closed
+        async with asyncio.timeout(5):
+            while asyncio.all_tasks() - tasks_before:  # the server's handler task is ending
+                await asyncio.sleep(0.01)
+    assert client.state == State.DISCONNECTED
+    assert history.of_kind(Kind.OUTCOME)[-1].detail == Outcome.CANCELLED
+
+
 async def test_duplicate_ids_are_dropped_and_recorded() -> None:
     async def handler(number: int, headers: dict[str, str], writer: asyncio.StreamWriter) -> None:
         writer.write(SSE_HEAD.format(ctype="text/event-stream").encode())
@@ -188,7 +289,8 @@ async def test_reference_stream_end_to_end_with_callbacks(server: EmbeddedServer
     assert result.outcome == Outcome.COMPLETE
     assert content
     assert beats
-    assert client.silence_threshold == 0.6  # adopted from X-Silence-Threshold
+    # adopted from X-Silence-Threshold, X-Heartbeat-Interval and X-Stream-Max-Seconds
+    assert (client.silence_threshold, client.heartbeat_interval, client.stream_max_seconds) == (0.6, 0.2, 4.0)
     assert client.retry_ms == 20
 
 
