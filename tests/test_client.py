@@ -44,6 +44,17 @@ async def raw_server(handler: Handler) -> AsyncIterator[str]:
         await server.wait_closed()
 
 
+def scripted(*bodies: bytes) -> Handler:
+    """Answers connection n with an event stream whose body is `bodies[n]` (the last one for
+    every later connection), then closes."""
+
+    async def handler(number: int, headers: dict[str, str], writer: asyncio.StreamWriter) -> None:
+        writer.write(SSE_HEAD.format(ctype="text/event-stream").encode() + bodies[min(number, len(bodies) - 1)])
+        await writer.drain()
+
+    return handler
+
+
 async def run_client(url: str, **settings: object) -> tuple[RobustClient, History, Outcome]:
     history = History()
     options = {"max_attempts": 5, "deadline": 5.0, "backoff_initial": 0.01} | settings
@@ -58,14 +69,10 @@ def sent_headers(history: History) -> list[dict[str, str]]:
 
 
 async def test_resumes_after_a_cut_with_last_event_id_and_trace_id() -> None:
-    async def handler(number: int, headers: dict[str, str], writer: asyncio.StreamWriter) -> None:
-        writer.write(SSE_HEAD.format(ctype="text/event-stream").encode())
-        if number == 0:
-            writer.write(b"id: s:0\ndata: a\n\nid: s:1\ndata: b\n\nid: s:2\ndata: partial")
-        else:
-            writer.write(b"id: s:2\ndata: c\n\nevent: complete\ndata: {}\n\n")
-        await writer.drain()
-
+    handler = scripted(
+        b"id: s:0\ndata: a\n\nid: s:1\ndata: b\n\nid: s:2\ndata: partial",
+        b"id: s:2\ndata: c\n\nevent: complete\ndata: {}\n\n",
+    )
     async with raw_server(handler) as url:
         client, history, outcome = await run_client(url)
     assert outcome == Outcome.COMPLETE
@@ -89,24 +96,14 @@ async def test_the_first_trace_id_is_sent_on_every_reconnection() -> None:
 
 
 async def test_an_empty_id_clears_the_last_event_id_sent_on_resume() -> None:
-    async def handler(number: int, headers: dict[str, str], writer: asyncio.StreamWriter) -> None:
-        writer.write(SSE_HEAD.format(ctype="text/event-stream").encode())
-        writer.write(b"id: s:0\ndata: a\n\nid\ndata: b\n\n" if number == 0 else b"event: complete\ndata: x\n\n")
-        await writer.drain()
-
-    async with raw_server(handler) as url:
+    async with raw_server(scripted(b"id: s:0\ndata: a\n\nid\ndata: b\n\n", b"event: complete\ndata: x\n\n")) as url:
         _, history, outcome = await run_client(url)
     assert outcome == Outcome.COMPLETE
     assert sent_headers(history) == [{}, {"X-Trace-ID": "t-1"}]
 
 
 async def test_backoff_waits_at_least_the_servers_retry() -> None:
-    async def handler(number: int, headers: dict[str, str], writer: asyncio.StreamWriter) -> None:
-        writer.write(SSE_HEAD.format(ctype="text/event-stream").encode())
-        writer.write(b"retry: 300\ndata: a\n\n" if number == 0 else b"event: complete\ndata: x\n\n")
-        await writer.drain()
-
-    async with raw_server(handler) as url:
+    async with raw_server(scripted(b"retry: 300\ndata: a\n\n", b"event: complete\ndata: x\n\n")) as url:
         client, history, outcome = await run_client(url, backoff_initial=0.001)
     assert outcome == Outcome.COMPLETE
     cut, second_attempt = history.of_kind(Kind.ERROR)[0], history.of_kind(Kind.ATTEMPT)[1]
@@ -176,12 +173,9 @@ async def test_cancelling_a_client_leaves_no_task_or_socket_behind() -> None:
 
 
 async def test_duplicate_ids_are_dropped_and_recorded() -> None:
-    async def handler(number: int, headers: dict[str, str], writer: asyncio.StreamWriter) -> None:
-        writer.write(SSE_HEAD.format(ctype="text/event-stream").encode())
-        writer.write(b"id: s:0\ndata: a\n\n" if number == 0 else b"id: s:0\ndata: a\n\nevent: complete\ndata: x\n\n")
-        await writer.drain()
-
-    async with raw_server(handler) as url:
+    async with raw_server(
+        scripted(b"id: s:0\ndata: a\n\n", b"id: s:0\ndata: a\n\nevent: complete\ndata: x\n\n")
+    ) as url:
         _, history, outcome = await run_client(url)
     assert outcome == Outcome.COMPLETE
     assert [r.event_id for r in history.of_kind(Kind.DUPLICATE)] == ["s:0"]
@@ -241,11 +235,7 @@ async def test_media_type_compared_case_insensitively() -> None:
 async def test_gives_up_after_max_attempts_and_reports_states() -> None:
     states: list[State] = []
 
-    async def handler(number: int, headers: dict[str, str], writer: asyncio.StreamWriter) -> None:
-        writer.write(SSE_HEAD.format(ctype="text/event-stream").encode() + b": hello\n\n")
-        await writer.drain()
-
-    async with raw_server(handler) as url, new_http_client() as http:
+    async with raw_server(scripted(b": hello\n\n")) as url, new_http_client() as http:
         settings = ClientSettings(url, max_attempts=3, deadline=5, backoff_initial=0.01)
         client = RobustClient("c", settings, History(), http, callbacks=Callbacks(on_state=states.append))
         result = await client.run()
