@@ -8,9 +8,10 @@ import dataclasses
 import hashlib
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,8 @@ _LAG_SAMPLE_SECONDS = 0.05
 _PROBE_SECONDS = 15.0
 _PROBE_HEADERS = {"Accept": "text/event-stream", "Accept-Encoding": "identity"}
 _TEARDOWN_MARGIN_SECONDS = 10.0
+# How long a browser scenario's fault timeline waits for its pages' streams to start.
+_BROWSER_START_SECONDS = 5.0
 SCREENSHOTS = "screenshots"  # in the report directory: one folder per scenario, one file per browser client
 
 
@@ -264,7 +267,9 @@ class Runner:
         on_progress: Callable[[str], None] | None,
     ) -> None:
         """All clients through one proxy, staggered, under one fault timeline. Browser clients
-        load their page first: the timeline starts when every client is ready to stream."""
+        load their page first, and their timeline starts when every page's first connection
+        attempt has ended (connected or failed, at most 5 s): on a busy machine Chromium can
+        take half a second to start a stream, and a fault due 0.5 s in would hit it too early."""
         stagger = resolve(scenario.clients.stagger, timing)
         clients = [self._client(scenario, history, proxy, params, deadline, i) for i in range(scenario.client_count)]
         browsers = [client for client in clients if isinstance(client, BrowserClient)]
@@ -278,7 +283,8 @@ class Runner:
         try:
             await _gather(browser.open() for browser in browsers)
             work = _gather(one_client(index, client) for index, client in enumerate(clients))
-            await _under_nemesis(Nemesis(self.api, history, _timeline(scenario, timing, proxy)), work)
+            nemesis = Nemesis(self.api, history, _timeline(scenario, timing, proxy))
+            await _under_nemesis(nemesis, work, partial(_first_attempts_ended, browsers) if browsers else None)
         finally:  # a page whose client never ran (cancelled, failed) is closed too
             await _gather(browser.close() for browser in browsers)
 
@@ -346,11 +352,16 @@ def _timeline(scenario: Scenario, timing: Timing, proxy: Proxy, client: int | No
     return faults
 
 
-async def _under_nemesis(nemesis: Nemesis, clients: Coroutine[Any, Any, None]) -> None:
-    """Play the fault timeline while the clients run; a failed fault ends the run; always heal."""
+async def _under_nemesis(
+    nemesis: Nemesis,
+    clients: Coroutine[Any, Any, None],
+    ready: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Play the fault timeline while the clients run, its clock started once `ready()` returns
+    (faults at 0 s go in before the clients start); a failed fault ends the run; always heal."""
     await nemesis.apply_initial()
-    timeline = asyncio.create_task(nemesis.run(asyncio.get_running_loop().time()))
     work = asyncio.create_task(clients)
+    timeline = asyncio.create_task(_timeline_once(nemesis, ready))
     try:
         pending: set[asyncio.Task[None]] = {work, timeline}
         while work in pending:
@@ -363,6 +374,18 @@ async def _under_nemesis(nemesis: Nemesis, clients: Coroutine[Any, Any, None]) -
             task.cancel()
         await asyncio.gather(work, timeline, return_exceptions=True)
         await nemesis.heal()
+
+
+async def _timeline_once(nemesis: Nemesis, ready: Callable[[], Awaitable[None]] | None) -> None:
+    if ready is not None:
+        await ready()
+    await nemesis.run(asyncio.get_running_loop().time())
+
+
+async def _first_attempts_ended(browsers: list[BrowserClient]) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(_BROWSER_START_SECONDS):
+            await _gather(browser.first_attempt_ended() for browser in browsers)
 
 
 async def _gather(coroutines: Iterable[Coroutine[Any, Any, None]]) -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import random
+import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -215,6 +218,73 @@ async def test_a_cut_mid_answer_ends_with_the_whole_answer_shown_once(
     assert resumed["X-Trace-ID"] == trace_id
     assert resumed["Last-Event-ID"].endswith(f":{content_chunks(history, connection=0) - 1}")
     assert_not_blank(screenshot.read_bytes())
+
+
+@pytest.mark.asyncio
+async def test_the_page_samples_its_own_event_loop_lag(server: EmbeddedServer, chromium: Chromium) -> None:
+    history = History()
+    client = BrowserClient("b0", ClientSettings(server.stream_url, PARAMS, deadline=10), history, chromium)
+    await client.open()
+    try:
+        page = client._page  # blocked here as a long render of a burst of answer would block it
+        assert page is not None
+        await page.evaluate("() => { const end = performance.now() + 300; while (performance.now() < end); }")
+        await wait_until(lambda: any(lag.nbytes >= 250_000 for lag in history.of_kind(Kind.LOOP_LAG)))
+    finally:
+        await client.close()
+    assert {lag.client for lag in history.of_kind(Kind.LOOP_LAG)} == {"b0"}
+
+
+@pytest.mark.asyncio
+async def test_the_first_attempt_has_ended_once_the_page_connected(server: EmbeddedServer, chromium: Chromium) -> None:
+    history = History()
+    client = BrowserClient("b0", ClientSettings(server.stream_url, PARAMS, deadline=10), history, chromium)
+    with pytest.raises(RuntimeError, match="open"):
+        await client.first_attempt_ended()
+    await client.open()
+    running = asyncio.create_task(client.run())
+    try:
+        await asyncio.wait_for(client.first_attempt_ended(), 10)
+        assert [r.status for r in history.of_kind(Kind.RESPONSE)] == [200]
+        assert not running.done()
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+
+
+def _descendants(root: int) -> set[int]:
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+    found, grew = {root}, True
+    while grew:
+        more = {pid for pid, parent in parents.items() if parent in found} - found
+        found |= more
+        grew = bool(more)
+    return found - {root}
+
+
+def _thread_nice_values(pid: int) -> set[int]:
+    values = set()
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        with contextlib.suppress(OSError):
+            values.add(int(stat.read_text().rsplit(")", 1)[1].split()[16]))
+    return values
+
+
+@pytest.mark.asyncio
+async def test_chromium_threads_do_not_outrank_the_server_and_the_harness(
+    server: EmbeddedServer, chromium: Chromium
+) -> None:
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("only root may raise a thread's priority, and setpriv is what stops Chromium doing so")
+    history = History()
+    result = await BrowserClient("b0", ClientSettings(server.stream_url, PARAMS, deadline=10), history, chromium).run()
+    assert result.outcome == Outcome.COMPLETE, result.detail
+    nice_values = [values for pid in _descendants(os.getpid()) if (values := _thread_nice_values(pid))]
+    assert len(nice_values) >= 3  # Playwright's driver, the browser, its renderer and helpers
+    assert min(min(values) for values in nice_values) >= 0
 
 
 def content_chunks(history: History, connection: int | None = None) -> int:

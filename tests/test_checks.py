@@ -243,6 +243,23 @@ def test_late_first_heartbeat_is_forgiven_only_when_the_harness_loop_lagged(loop
         assert result.evidence["intervals_forgiven_for_harness_lag"] == 1
 
 
+@pytest.mark.parametrize(("sampled_by", "expected"), [("c0", Status.PASS), ("c1", Status.FAIL)])
+def test_a_pages_own_loop_lag_forgives_only_that_pages_late_heartbeat(sampled_by: str, expected: Status) -> None:
+    builder = HistoryBuilder(chunks=2)
+    builder.connect(0.0)
+    for t in (0.4, 0.65, 0.9):
+        builder.heartbeat(t)
+    builder.complete(0.95)
+    builder.add(0.4, Kind.LOOP_LAG, client=sampled_by, nbytes=150_000)  # a browser client's page lagged
+    builder.add(0.4, Kind.LOOP_LAG, client="harness", nbytes=1_000)
+    result = CHECKS["heartbeat_timing"](builder.history)
+    assert result.status == expected, result.detail
+    assert result.evidence["page_loop_lag_max_ms"] == 150
+    assert result.evidence["harness_loop_lag_max_ms"] == 1
+    if expected == Status.FAIL:
+        assert "a browser page's event loop lagged" in result.detail
+
+
 @pytest.mark.parametrize(("loop_lag_ms", "expected"), [(0, Status.FAIL), (200, Status.PASS)])
 def test_early_gap_after_a_late_stamp_and_a_quiet_tail_are_forgiven_only_for_harness_lag(
     loop_lag_ms: int, expected: Status

@@ -17,6 +17,7 @@ import pytest
 
 from harness.checks import Status
 from harness.errors import EnvironmentProblem
+from harness.history import HARNESS, History, Kind
 from harness.profile import DEFAULT_PROFILE
 from harness.runner import Runner
 from harness.scenario import load_scenario
@@ -67,6 +68,16 @@ def test_whole_catalogue_passes_against_the_reference_server(tmp_path: Path, run
             assert f'src="screenshots/{scenario}/{shot.name}"' in html
             assert_not_blank(shot.read_bytes())
     assert len(list((report / "screenshots").glob("*/*.png"))) == 4  # two pages per browser scenario
+    for scenario in ("browser-network-interruption", "browser-stall"):
+        _assert_faults_came_after_every_page_connected(History.load(report / "histories" / f"{scenario}.json"))
+
+
+def _assert_faults_came_after_every_page_connected(history: History) -> None:
+    first_fault = history.of_kind(Kind.FAULT_START)[0].t_ns
+    first_response = {r.client: r.t_ns for r in reversed(history.of_kind(Kind.RESPONSE))}
+    assert len(first_response) == 2
+    assert max(first_response.values()) < first_fault
+    assert {r.client for r in history.of_kind(Kind.LOOP_LAG)} == {HARNESS, *first_response}  # pages sample too
 
 
 @pytest.mark.asyncio

@@ -9,9 +9,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shlex
 import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from playwright.async_api import Browser, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
@@ -43,12 +46,34 @@ def first_line(error: PlaywrightError) -> str:
     return (error.message or type(error).__name__).splitlines()[0][:200]
 
 
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
 def _launch_args() -> list[str]:
     # Streams go straight to the proxy under test, never through a proxy from the environment.
     args = ["--no-proxy-server"]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
+    if _is_root():
         args.append("--no-sandbox")  # Chromium refuses to start its sandbox as root
     return args
+
+
+def _setpriv_if_root() -> str | None:
+    return shutil.which("setpriv") if _is_root() else None
+
+
+def _without_priority_boost(executable: str, setpriv: str, folder: Path) -> str:
+    """Chromium raises its compositor, IO and renderer main threads to nice -8 when it may, that
+    is as root. On 2 cores that starved everything else at nice 0 (the server under test,
+    Toxiproxy, the harness) for 100-300 ms at a time while pages rendered: heartbeats looked late
+    through no fault of the server. As root, Chromium starts through setpriv without the
+    capability to raise priority, so its threads share the CPU like everything else."""
+    wrapper = folder / "chromium"
+    wrapper.write_text(
+        f'#!/bin/sh\nexec {shlex.quote(setpriv)} --bounding-set -sys_nice -- {shlex.quote(executable)} "$@"\n'
+    )
+    wrapper.chmod(0o700)
+    return str(wrapper)
 
 
 class Chromium:
@@ -58,6 +83,7 @@ class Chromium:
         self._lock = asyncio.Lock()
         self._playwright: Playwright | None = None
         self._browser: Browser | None = None
+        self._launcher_folder: tempfile.TemporaryDirectory[str] | None = None
 
     async def browser(self) -> Browser:
         async with self._lock:
@@ -67,24 +93,30 @@ class Chromium:
             return self._browser
 
     async def _launch(self, executable: str) -> Browser:
+        launcher, setpriv = executable, _setpriv_if_root()
+        if setpriv is not None:
+            self._launcher_folder = tempfile.TemporaryDirectory(prefix="sse-chaos-chromium-")
+            launcher = _without_priority_boost(executable, setpriv, Path(self._launcher_folder.name))
         try:
             self._playwright = await async_playwright().start()
             return await self._playwright.chromium.launch(
-                executable_path=executable, args=_launch_args(), timeout=_LAUNCH_TIMEOUT_MS
+                executable_path=launcher, args=_launch_args(), timeout=_LAUNCH_TIMEOUT_MS
             )
         except PlaywrightError as error:
             await self.aclose()
             raise EnvironmentProblem(f"cannot start Chromium ({executable}): {first_line(error)}") from None
 
     async def aclose(self) -> None:
-        browser, playwright = self._browser, self._playwright
-        self._browser = self._playwright = None
+        browser, playwright, folder = self._browser, self._playwright, self._launcher_folder
+        self._browser = self._playwright = self._launcher_folder = None
         if browser is not None:
             with contextlib.suppress(PlaywrightError):
                 await browser.close()
         if playwright is not None:
             with contextlib.suppress(PlaywrightError):
                 await playwright.stop()
+        if folder is not None:
+            folder.cleanup()
 
 
 @asynccontextmanager

@@ -38,6 +38,7 @@ _PAGE_LOAD_TIMEOUT_MS = 15_000
 # The page enforces the client's deadline itself; this margin covers loading it.
 _OUTCOME_MARGIN_SECONDS = 10.0
 _CLOCK_SAMPLES = 5
+_LAG_SAMPLE_MS = 50
 _RECORDED_KINDS = {
     kind.value: kind
     for kind in (
@@ -50,13 +51,23 @@ _RECORDED_KINDS = {
         Kind.STATE,
         Kind.ERROR,
         Kind.OUTCOME,
+        Kind.LOOP_LAG,
     )
 }
-# Runs before the page's own scripts: the client's options, and a log of every state the
-# status indicator showed (consecutive mutations in one batch: each one's new value is the
-# next one's old value).
+# A first attempt has ended once one of these arrives: the stream connected, or it failed.
+_FIRST_ATTEMPT_ENDED = {Kind.RESPONSE, Kind.ERROR, Kind.OUTCOME}
+# Runs before the page's own scripts: the client's options; a log of every state the status
+# indicator showed (consecutive mutations in one batch: each one's new value is the next one's
+# old value); and the page's own event-loop lag, sampled as the harness samples its own: a page
+# whose main thread is busy (rendering a burst of answer, say) stamps what it reads late.
 _INIT_SCRIPT = """
 window.sseChaosOptions = %s;
+(function sampleLag(due) {
+  const now = performance.now();
+  const lagUs = Math.round(Math.max(0, now - due) * 1000);
+  if (typeof window.sseChaosRecord === "function") window.sseChaosRecord({ kind: "loop_lag", t: now, nbytes: lagUs });
+  setTimeout(() => sampleLag(now + %d), %d);
+})(performance.now());
 window.sseChaosShownStates = [];
 new MutationObserver((mutations) => {
   const changes = mutations.filter((m) => m.target.id === "status");
@@ -112,13 +123,20 @@ class BrowserClient:
         self._context = await browser.new_context(service_workers="block", viewport={"width": 1000, "height": 720})
         page = await self._context.new_page()
         await page.expose_function("sseChaosRecord", self._receive)
-        await page.add_init_script(script=_INIT_SCRIPT % json.dumps(self._page_options()))
+        init_script = _INIT_SCRIPT % (json.dumps(self._page_options()), _LAG_SAMPLE_MS, _LAG_SAMPLE_MS)
+        await page.add_init_script(script=init_script)
         await page.route(re.compile("^" + re.escape(self.origin + PAGE_PREFIX)), self._serve_page_file)
         page.on("pageerror", lambda error: self._note(f"page error: {error}"))
         await page.goto(self._page_url(), wait_until="load", timeout=_PAGE_LOAD_TIMEOUT_MS)
         self._recorder = _Recorder(self.name, self.history, await _page_clock(page))
         page.on("crash", self._crashed)
         self._page = page
+
+    async def first_attempt_ended(self) -> None:
+        """After `open()`: returns once the page's first connection attempt has connected or failed."""
+        if self._recorder is None:
+            raise RuntimeError(f"{self.name}: open() the page first")
+        await asyncio.shield(self._recorder.first_attempt_ended)
 
     async def run(self) -> ClientResult:
         """Press Start and stream until the page reports an outcome; closes the page at the end.
@@ -213,6 +231,7 @@ class _Recorder:
         self.name = name
         self.history = history
         self.ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.first_attempt_ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._to_ns = to_ns
         self._connections = 0
         self._events = 0
@@ -239,6 +258,8 @@ class _Recorder:
         self.history.add_at(self._to_ns(float(raw.get("t", 0.0))), self.name, kind, **values)
         self._connections = max(self._connections, connection + 1)
         self._events += kind is Kind.EVENT
+        if kind in _FIRST_ATTEMPT_ENDED and not self.first_attempt_ended.done():
+            self.first_attempt_ended.set_result(None)
         if kind is Kind.OUTCOME:
             self._outcome = (_outcome(values["detail"]), values["data"])
             self.ended.set_result(None)

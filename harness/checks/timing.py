@@ -18,7 +18,7 @@ from harness.checks.views import (
     profile_of,
     timing_of,
 )
-from harness.history import History, Kind, Record
+from harness.history import HARNESS, History, Kind, Record
 
 HEARTBEAT = "heartbeat_timing"
 _LAG_SLACK_SECONDS = 0.06
@@ -33,12 +33,14 @@ def check_heartbeat_timing(history: History) -> CheckResult:
         return not_applicable(HEARTBEAT, "the target has no heartbeat or does not say its interval")
     tolerance = expectations(history).get("heartbeat_tolerance", 0.06)
     windows = fault_windows(history)
-    lags = [(history.seconds(r), r.nbytes / 1e6) for r in history.of_kind(Kind.LOOP_LAG)]
+    lags = _lag_samples(history)
     errors: list[float] = []
     problems: list[str] = []
     excluded = forgiven = 0
     largest_read_gap = 0.0
     for client in client_views(history):
+        # what stamps this client's records late: the harness's loop, and a browser page's own
+        stamp_lags = lags.get(HARNESS, []) + lags.get(client.name, [])
         for connection in client.connections:
             if connection.responded is None or connection.status != 200:
                 continue
@@ -59,7 +61,7 @@ def check_heartbeat_timing(history: History) -> CheckResult:
                     errors.append(gap - interval)
                 # After the response only lateness counts; between heartbeats, both ways.
                 excess = abs(gap - interval) if index > 0 else gap - interval
-                outcome = _judge(excess, tolerance + allowance, _harness_lag(lags, a, b))
+                outcome = _judge(excess, tolerance + allowance, _stamping_lag(stamp_lags, a, b))
                 forgiven += outcome == _FORGIVEN
                 if outcome == _WRONG and index > 0:
                     problems.append(f"{where}: heartbeats {gap:.3f} s apart, expected {interval:g} s")
@@ -67,7 +69,7 @@ def check_heartbeat_timing(history: History) -> CheckResult:
                     problems.append(f"{where}: first heartbeat {gap:.3f} s after the body began")
             tail = end - marks[-1]
             if _allowance(marks[-1], end, windows) is not None:
-                outcome = _judge(tail - interval, tolerance, _harness_lag(lags, marks[-1], end))
+                outcome = _judge(tail - interval, tolerance, _stamping_lag(stamp_lags, marks[-1], end))
                 forgiven += outcome == _FORGIVEN
                 if outcome == _WRONG:
                     problems.append(f"{where}: no heartbeat for the last {tail:.3f} s of the connection")
@@ -90,10 +92,18 @@ def check_heartbeat_timing(history: History) -> CheckResult:
     )
     if not errors and not problems:
         return not_applicable(HEARTBEAT, "no two consecutive heartbeats arrived on a healthy link")
-    saturated = evidence.get("harness_loop_lag_max_ms", 0) > tolerance * 500
-    note = " (the harness's own event loop lagged: timing may be the harness's fault)" if saturated else ""
+    note = _lag_note(evidence, tolerance)
     ok = f"{len(errors)} intervals within ±{tolerance * 1000:.0f} ms of {interval:g} s{note}"
     return verdict(HEARTBEAT, [p + note for p in problems], ok, **evidence)
+
+
+def _lag_note(evidence: dict[str, float], tolerance: float) -> str:
+    """What the verdict says when a loop that stamps records lagged by a good part of the tolerance."""
+    harness, page = evidence.get("harness_loop_lag_max_ms", 0), evidence.get("page_loop_lag_max_ms", 0)
+    if max(harness, page) <= tolerance * 500:
+        return ""
+    whose = "the harness's own event loop" if harness >= page else "a browser page's event loop"
+    return f" ({whose} lagged: timing may be the harness's fault)"
 
 
 _RIGHT, _FORGIVEN, _WRONG = "right", "forgiven", "wrong"
@@ -119,8 +129,16 @@ def _allowance(start: float, end: float, windows: list[FaultWindow]) -> float | 
     return extra
 
 
-def _harness_lag(lags: list[tuple[float, float]], start: float, end: float) -> float:
-    """The worst lag of the harness's own event loop while this span's timestamps were taken.
+def _lag_samples(history: History) -> dict[str, list[tuple[float, float]]]:
+    """(time, lag) samples in seconds, by who took them: the harness, or a browser client's page."""
+    samples: dict[str, list[tuple[float, float]]] = {}
+    for record in history.of_kind(Kind.LOOP_LAG):
+        samples.setdefault(record.client, []).append((history.seconds(record), record.nbytes / 1e6))
+    return samples
+
+
+def _stamping_lag(lags: list[tuple[float, float]], start: float, end: float) -> float:
+    """The worst lag of the event loop that stamped this span (the harness's, or a page's).
 
     A sample at time t with lag L means the loop was blocked during [t - L, t]; a heartbeat
     stamped then, or just after (the sampler and the stamp may run in either order once the
@@ -144,13 +162,16 @@ def _error_summary(errors: list[float]) -> dict[str, float]:
 
 
 def _loop_lag(history: History) -> dict[str, float]:
-    lags = [record.nbytes / 1000 for record in history.of_kind(Kind.LOOP_LAG)]
-    if not lags:
-        return {}
-    return {
-        "harness_loop_lag_p99_ms": round(float(np.percentile(lags, 99)), 2),
-        "harness_loop_lag_max_ms": round(max(lags), 2),
-    }
+    """p99 and max of the harness's loop lag, and of the browser pages' (all pages together)."""
+    by_sampler: dict[str, list[float]] = {}
+    for record in history.of_kind(Kind.LOOP_LAG):
+        sampler = "harness" if record.client == HARNESS else "page"
+        by_sampler.setdefault(sampler, []).append(record.nbytes / 1000)
+    evidence = {}
+    for sampler, lags in sorted(by_sampler.items()):
+        evidence[f"{sampler}_loop_lag_p99_ms"] = round(float(np.percentile(lags, 99)), 2)
+        evidence[f"{sampler}_loop_lag_max_ms"] = round(max(lags), 2)
+    return evidence
 
 
 def check_duration_cap(history: History) -> CheckResult:
