@@ -229,13 +229,19 @@ def test_history_round_trips_through_json_and_frame(tmp_path: object) -> None:
     assert len(frame) == len(history.records)
 
 
-@pytest.mark.parametrize(("loop_lag_ms", "expected"), [(0, Status.FAIL), (150, Status.PASS)])
-def test_late_first_heartbeat_is_forgiven_only_when_the_harness_loop_lagged(loop_lag_ms: int, expected: Status) -> None:
+def late_first_heartbeat() -> HistoryBuilder:
+    """A stream whose first heartbeat came 0.15 s late, then on time."""
     builder = HistoryBuilder(chunks=2)
     builder.connect(0.0)
     for t in (0.4, 0.65, 0.9):
         builder.heartbeat(t)
     builder.complete(0.95)
+    return builder
+
+
+@pytest.mark.parametrize(("loop_lag_ms", "expected"), [(0, Status.FAIL), (150, Status.PASS)])
+def test_late_first_heartbeat_is_forgiven_only_when_the_harness_loop_lagged(loop_lag_ms: int, expected: Status) -> None:
+    builder = late_first_heartbeat()
     builder.add(0.4, Kind.LOOP_LAG, client="harness", nbytes=loop_lag_ms * 1000)
     result = CHECKS["heartbeat_timing"](builder.history)
     assert result.status == expected, result.detail
@@ -245,11 +251,7 @@ def test_late_first_heartbeat_is_forgiven_only_when_the_harness_loop_lagged(loop
 
 @pytest.mark.parametrize(("sampled_by", "expected"), [("c0", Status.PASS), ("c1", Status.FAIL)])
 def test_a_pages_own_loop_lag_forgives_only_that_pages_late_heartbeat(sampled_by: str, expected: Status) -> None:
-    builder = HistoryBuilder(chunks=2)
-    builder.connect(0.0)
-    for t in (0.4, 0.65, 0.9):
-        builder.heartbeat(t)
-    builder.complete(0.95)
+    builder = late_first_heartbeat()
     builder.add(0.4, Kind.LOOP_LAG, client=sampled_by, nbytes=150_000)  # a browser client's page lagged
     builder.add(0.4, Kind.LOOP_LAG, client="harness", nbytes=1_000)
     result = CHECKS["heartbeat_timing"](builder.history)
