@@ -220,10 +220,15 @@ async def test_a_cut_mid_answer_ends_with_the_whole_answer_shown_once(
     assert_not_blank(screenshot.read_bytes())
 
 
+def streaming_page(server: EmbeddedServer, chromium: Chromium, history: History) -> BrowserClient:
+    """A browser client of the reference server's stream, straight (no proxy)."""
+    return BrowserClient("b0", ClientSettings(server.stream_url, PARAMS, deadline=10), history, chromium)
+
+
 @pytest.mark.asyncio
 async def test_the_page_samples_its_own_event_loop_lag(server: EmbeddedServer, chromium: Chromium) -> None:
     history = History()
-    client = BrowserClient("b0", ClientSettings(server.stream_url, PARAMS, deadline=10), history, chromium)
+    client = streaming_page(server, chromium, history)
     await client.open()
     try:
         page = client._page  # blocked here as a long render of a burst of answer would block it
@@ -238,7 +243,7 @@ async def test_the_page_samples_its_own_event_loop_lag(server: EmbeddedServer, c
 @pytest.mark.asyncio
 async def test_the_first_attempt_has_ended_once_the_page_connected(server: EmbeddedServer, chromium: Chromium) -> None:
     history = History()
-    client = BrowserClient("b0", ClientSettings(server.stream_url, PARAMS, deadline=10), history, chromium)
+    client = streaming_page(server, chromium, history)
     with pytest.raises(RuntimeError, match="open"):
         await client.first_attempt_ended()
     await client.open()
@@ -252,11 +257,16 @@ async def test_the_first_attempt_has_ended_once_the_page_connected(server: Embed
         await asyncio.gather(running, return_exceptions=True)
 
 
+def _stat_fields(stat: Path) -> list[str]:
+    """A /proc stat line's fields after the command name (which may hold spaces): state first."""
+    return stat.read_text().rsplit(")", 1)[1].split()
+
+
 def _descendants(root: int) -> set[int]:
     parents = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         with contextlib.suppress(OSError):
-            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            parents[int(stat.parent.name)] = int(_stat_fields(stat)[1])
     found, grew = {root}, True
     while grew:
         more = {pid for pid, parent in parents.items() if parent in found} - found
@@ -269,7 +279,7 @@ def _thread_nice_values(pid: int) -> set[int]:
     values = set()
     for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
         with contextlib.suppress(OSError):
-            values.add(int(stat.read_text().rsplit(")", 1)[1].split()[16]))
+            values.add(int(_stat_fields(stat)[16]))
     return values
 
 
@@ -280,7 +290,7 @@ async def test_chromium_threads_do_not_outrank_the_server_and_the_harness(
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
         pytest.skip("only root may raise a thread's priority, and setpriv is what stops Chromium doing so")
     history = History()
-    result = await BrowserClient("b0", ClientSettings(server.stream_url, PARAMS, deadline=10), history, chromium).run()
+    result = await streaming_page(server, chromium, history).run()
     assert result.outcome == Outcome.COMPLETE, result.detail
     nice_values = [values for pid in _descendants(os.getpid()) if (values := _thread_nice_values(pid))]
     assert len(nice_values) >= 3  # Playwright's driver, the browser, its renderer and helpers
@@ -352,7 +362,7 @@ async def test_a_rejected_request_is_shown_as_an_error_not_retried(
 async def test_a_browser_that_dies_is_an_environment_problem_not_a_verdict(server: EmbeddedServer) -> None:
     _require(find_chromium)
     async with chromium_on_demand() as chromium:  # its own browser: this test kills it
-        client = BrowserClient("b0", ClientSettings(server.stream_url, PARAMS, deadline=10), History(), chromium)
+        client = streaming_page(server, chromium, History())
         await client.open()
         await (await chromium.browser()).close()
         with pytest.raises(EnvironmentProblem, match="b0: Chromium failed"):

@@ -62,12 +62,12 @@ _FIRST_ATTEMPT_ENDED = {Kind.RESPONSE, Kind.ERROR, Kind.OUTCOME}
 # whose main thread is busy (rendering a burst of answer, say) stamps what it reads late.
 _INIT_SCRIPT = """
 window.sseChaosOptions = %s;
-(function sampleLag(due) {
+(function sampleLag(due, everyMs) {
   const now = performance.now();
   const lagUs = Math.round(Math.max(0, now - due) * 1000);
   if (typeof window.sseChaosRecord === "function") window.sseChaosRecord({ kind: "loop_lag", t: now, nbytes: lagUs });
-  setTimeout(() => sampleLag(now + %d), %d);
-})(performance.now());
+  setTimeout(() => sampleLag(now + everyMs, everyMs), everyMs);
+})(performance.now(), %d);
 window.sseChaosShownStates = [];
 new MutationObserver((mutations) => {
   const changes = mutations.filter((m) => m.target.id === "status");
@@ -123,7 +123,7 @@ class BrowserClient:
         self._context = await browser.new_context(service_workers="block", viewport={"width": 1000, "height": 720})
         page = await self._context.new_page()
         await page.expose_function("sseChaosRecord", self._receive)
-        init_script = _INIT_SCRIPT % (json.dumps(self._page_options()), _LAG_SAMPLE_MS, _LAG_SAMPLE_MS)
+        init_script = _INIT_SCRIPT % (json.dumps(self._page_options()), _LAG_SAMPLE_MS)
         await page.add_init_script(script=init_script)
         await page.route(re.compile("^" + re.escape(self.origin + PAGE_PREFIX)), self._serve_page_file)
         page.on("pageerror", lambda error: self._note(f"page error: {error}"))

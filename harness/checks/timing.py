@@ -88,7 +88,7 @@ def check_heartbeat_timing(history: History) -> CheckResult:
             "intervals_forgiven_for_harness_lag": forgiven,
             "largest_read_gap_s": round(largest_read_gap, 4),
         }
-        | _loop_lag(history)
+        | _loop_lag(lags)
     )
     if not errors and not problems:
         return not_applicable(HEARTBEAT, "no two consecutive heartbeats arrived on a healthy link")
@@ -161,16 +161,15 @@ def _error_summary(errors: list[float]) -> dict[str, float]:
     }
 
 
-def _loop_lag(history: History) -> dict[str, float]:
+def _loop_lag(lags: dict[str, list[tuple[float, float]]]) -> dict[str, float]:
     """p99 and max of the harness's loop lag, and of the browser pages' (all pages together)."""
     by_sampler: dict[str, list[float]] = {}
-    for record in history.of_kind(Kind.LOOP_LAG):
-        sampler = "harness" if record.client == HARNESS else "page"
-        by_sampler.setdefault(sampler, []).append(record.nbytes / 1000)
+    for client, samples in lags.items():
+        by_sampler.setdefault("harness" if client == HARNESS else "page", []).extend(lag * 1000 for _, lag in samples)
     evidence = {}
-    for sampler, lags in sorted(by_sampler.items()):
-        evidence[f"{sampler}_loop_lag_p99_ms"] = round(float(np.percentile(lags, 99)), 2)
-        evidence[f"{sampler}_loop_lag_max_ms"] = round(max(lags), 2)
+    for sampler, ms in sorted(by_sampler.items()):
+        evidence[f"{sampler}_loop_lag_p99_ms"] = round(float(np.percentile(ms, 99)), 2)
+        evidence[f"{sampler}_loop_lag_max_ms"] = round(max(ms), 2)
     return evidence
 
 
