@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from reference_server.answer import AnswerRequest
-from reference_server.app import DEFAULT_TEMPERATURE
+from reference_server.request_parsing import DEFAULT_TEMPERATURE
 
 HEARTBEAT_INTERVAL = float(os.environ.get("HEARTBEAT_INTERVAL", "5"))
 CHUNK_DELAY = float(os.environ.get("CHUNK_DELAY_MS", "50")) / 1000

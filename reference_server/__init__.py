@@ -1,1 +1,1 @@
-"""The reference implementation of the robust SSE stream (shared PROTOCOL.md)."""
+"""The reference implementation of the robust SSE stream (docs/protocol.md)."""

@@ -1,54 +1,27 @@
-"""The Quart application: `GET /stream/search` and its companions, per shared PROTOCOL.md."""
+"""The Quart application: `GET /stream/search` and its companions, per docs/protocol.md.
+
+The views only decide which response a request gets: request_parsing.py validates the
+request, connection.py writes the body of each stream connection.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
-import math
-import re
-import time
-from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass
 
 from quart import Quart, Response, make_response, request
 from werkzeug.exceptions import HTTPException
 
-from reference_server.answer import AnswerRequest
 from reference_server.config import ServerConfig
+from reference_server.connection import connection_body, log_stream
 from reference_server.metrics import ServerMetrics
 from reference_server.page import PAGE_FILE, PAGE_HEADERS, STATIC_DIR
+from reference_server.request_parsing import BadRequest, parse_last_event_id, parse_stream_request
 from reference_server.streams import LogicalStream, ReplayGap, StreamRegistry, TooManyStreams
 from reference_server.tracing import trace_id_from_headers
 from reference_server.wire import encode_event, encode_retry
 
 log = logging.getLogger("reference_server")
-
-_USER_ID = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
-_LAST_EVENT_ID = re.compile(r"([0-9a-f]{16}):([0-9]{1,9})")
-_MAX_LAST_EVENT_ID_CHARS = 64
-MAX_TOKENS_LIMIT = 4096
-DEFAULT_MAX_TOKENS = 120
-DEFAULT_TEMPERATURE = 0.7
-
-
-class BadRequest(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-@dataclass(frozen=True)
-class StreamRequest:
-    answer: AnswerRequest
-    user_id: str | None
-
-
-@dataclass(frozen=True)
-class Resume:
-    stream_id: str
-    seq: int
 
 
 def create_app(config: ServerConfig) -> Quart:
@@ -97,7 +70,7 @@ def create_app(config: ServerConfig) -> Quart:
         except TooManyStreams as full:
             metrics.rejected.labels(reason="too_many_streams").inc()
             return _error(429, "too_many_streams", str(full), trace_id, retry_after=1)
-        _log_stream("stream_start", stream, query_chars=len(parsed.answer.query))
+        log_stream("stream_start", stream, query_chars=len(parsed.answer.query))
         return await _stream_response(stream, after_seq=-1)
 
     async def _resume(last_event_id: str, trace_id: str) -> Response:
@@ -118,7 +91,7 @@ def create_app(config: ServerConfig) -> Quart:
         except ReplayGap as gap:
             return await _error_stream("unknown_stream", str(gap), trace_id)
         metrics.resumes.inc()
-        _log_stream("stream_resume", stream, after_seq=after)
+        log_stream("stream_resume", stream, after_seq=after)
         return await _stream_response(stream, after_seq=after)
 
     async def _stream_response(stream: LogicalStream, after_seq: int) -> Response:
@@ -148,130 +121,6 @@ def create_app(config: ServerConfig) -> Quart:
     return app
 
 
-async def connection_body(stream: LogicalStream, registry: StreamRegistry, after_seq: int) -> AsyncIterator[bytes]:
-    """One connection's bytes: retry hint, then buffered events and per-connection heartbeats.
-
-    Every frame goes out under a send deadline: Hypercorn has no write timeout, so a client
-    that stops reading would hold its connection forever once the socket buffers are full.
-    """
-    async with contextlib.aclosing(_frames(stream, registry, after_seq)) as frames:
-        async for frame in frames:
-            with _send_deadline(stream):
-                yield frame
-
-
-async def _frames(stream: LogicalStream, registry: StreamRegistry, after_seq: int) -> AsyncIterator[bytes]:
-    config = stream.config
-    metrics = stream.metrics
-    registry.attach(stream)
-    sent = 0
-    try:
-        yield encode_retry(config.retry_ms)
-        cursor = after_seq
-        interval = config.heartbeat_interval
-        next_beat = time.monotonic() + interval
-        while True:
-            if registry.draining:
-                yield _shutdown_event(stream)
-                metrics.events_sent.labels(type="error").inc()
-                return
-            now = time.monotonic()
-            if now >= next_beat:
-                yield encode_event("heartbeat", stream.heartbeat_data())
-                metrics.events_sent.labels(type="heartbeat").inc()
-                next_beat += interval * max(1, math.ceil((now - next_beat) / interval))
-                continue
-            seen = stream.version
-            try:
-                pending = stream.events_after(cursor)
-            except ReplayGap as gap:
-                yield _slow_consumer_event(stream, str(gap))
-                return
-            if pending:
-                yield b"".join(event.frame for event in pending)
-                for event in pending:
-                    metrics.events_sent.labels(type=event.kind).inc()
-                    if log.isEnabledFor(logging.DEBUG):
-                        log.debug("event_sent", extra={"fields": {"trace_id": stream.trace_id, "seq": event.seq}})
-                sent += len(pending)
-                cursor = pending[-1].seq
-                if pending[-1] is stream.terminal:
-                    return
-                await asyncio.sleep(0)  # a real suspension point even if the send never blocks
-                continue
-            await stream.wait_for_change(seen, next_beat - now)
-    finally:
-        registry.detach(stream)
-        _log_stream("stream_end", stream, events_sent=sent, finished=stream.finished)
-
-
-@contextlib.contextmanager
-def _send_deadline(stream: LogicalStream) -> Iterator[None]:
-    """Cancel this connection's task if the send of one frame outlasts SEND_TIMEOUT."""
-    task = asyncio.current_task()
-    assert task is not None
-    dropped = False
-
-    def drop() -> None:
-        nonlocal dropped
-        dropped = True
-        task.cancel()
-
-    timer = asyncio.get_running_loop().call_later(stream.config.send_timeout, drop)
-    try:
-        yield
-    finally:
-        timer.cancel()
-        if dropped:
-            stream.metrics.slow_readers_dropped.inc()
-            _log_stream("stream_dropped", stream, reason="send_timeout")
-
-
-def parse_stream_request(args: Mapping[str, str], config: ServerConfig) -> StreamRequest:
-    get = args.get
-    query = get("query", "")
-    if not query.strip():
-        raise BadRequest("bad_query", "query is required and must not be empty")
-    if len(query) > config.max_query_chars:
-        raise BadRequest("bad_query", f"query is longer than {config.max_query_chars} characters")
-    max_tokens = _int_param(get("max_tokens"), "max_tokens", DEFAULT_MAX_TOKENS, 1, MAX_TOKENS_LIMIT)
-    temperature = _float_param(get("temperature"), "temperature", DEFAULT_TEMPERATURE, 0.0, 2.0)
-    user_id = get("user_id")
-    if user_id is not None and not _USER_ID.fullmatch(user_id):
-        raise BadRequest("bad_user_id", "user_id must be 1-128 characters of [A-Za-z0-9._:@-]")
-    return StreamRequest(AnswerRequest(query, max_tokens, temperature), user_id)
-
-
-def parse_last_event_id(value: str) -> Resume:
-    match = _LAST_EVENT_ID.fullmatch(value) if len(value) <= _MAX_LAST_EVENT_ID_CHARS else None
-    if match is None:
-        raise BadRequest("bad_last_event_id", "Last-Event-ID must look like STREAM_ID:SEQ")
-    return Resume(match[1], int(match[2]))
-
-
-def _int_param(raw: str | None, name: str, default: int, low: int, high: int) -> int:
-    if raw is None:
-        return default
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
-        raise BadRequest(f"bad_{name}", f"{name} must be a whole number from {low} to {high}")
-    value = int(raw)
-    if not low <= value <= high:
-        raise BadRequest(f"bad_{name}", f"{name} must be a whole number from {low} to {high}")
-    return value
-
-
-def _float_param(raw: str | None, name: str, default: float, low: float, high: float) -> float:
-    if raw is None:
-        return default
-    try:
-        value = float(raw) if len(raw) <= 32 else math.nan
-    except ValueError:
-        value = math.nan
-    if not low <= value <= high:  # NaN fails this comparison too
-        raise BadRequest(f"bad_{name}", f"{name} must be a number from {low} to {high}")
-    return value
-
-
 def _stream_headers(config: ServerConfig, trace_id: str, stream_id: str | None) -> dict[str, str]:
     headers = {
         "Content-Type": "text/event-stream; charset=utf-8",
@@ -291,19 +140,6 @@ def _seconds(value: float) -> str:
     return f"{value:g}"
 
 
-def _shutdown_event(stream: LogicalStream) -> bytes:
-    return _stream_error(stream, "shutting_down", "the server is shutting down; resume shortly", retryable=True)
-
-
-def _slow_consumer_event(stream: LogicalStream, reason: str) -> bytes:
-    return _stream_error(stream, "slow_consumer", f"the client fell behind: {reason}", retryable=False)
-
-
-def _stream_error(stream: LogicalStream, code: str, message: str, retryable: bool) -> bytes:
-    data = {"stream_id": stream.stream_id, "trace_id": stream.trace_id, "code": code, "message": message}
-    return encode_event("error", data | {"retryable": retryable})
-
-
 def _error(status: int, code: str, message: str, trace_id: str | None, retry_after: int | None = None) -> Response:
     response = _json({"error": code, "message": message, "trace_id": trace_id}, status)
     if trace_id is not None:
@@ -315,8 +151,3 @@ def _error(status: int, code: str, message: str, trace_id: str | None, retry_aft
 
 def _json(body: dict[str, object], status: int) -> Response:
     return Response(json.dumps(body), status, content_type="application/json")
-
-
-def _log_stream(message: str, stream: LogicalStream, **extra: object) -> None:
-    fields = {"stream_id": stream.stream_id, "trace_id": stream.trace_id} | extra
-    log.info(message, extra={"fields": fields})

@@ -1,4 +1,4 @@
-"""Bytes on the wire: SSE framing of the events in PROTOCOL.md."""
+"""Bytes on the wire: SSE framing of the events in docs/protocol.md."""
 
 from __future__ import annotations
 
