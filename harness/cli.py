@@ -11,27 +11,26 @@ import json
 import signal
 import sys
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvloop
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from harness.browser import chromium_on_demand
 from harness.checks import Status
 from harness.compare import Change, Thresholds, load_summary
 from harness.compare import compare as compare_runs
+from harness.embedded import TIMING_PROFILES
 from harness.errors import HarnessError
-from harness.profile import TargetProfile, load_profile
+from harness.profile import load_profile
 from harness.report import load_runs, write_history, write_report
-from harness.runner import TIMING_PROFILES, Runner, ScenarioRun, summary_of, target_and_proxy
+from harness.results import ScenarioRun, summary_of, verdict_lines
 from harness.scenario import Scenario, find_scenarios, load_scenario
-from harness.schedule import run_scenarios
+from harness.schedule import ScenarioRunner, run_scenarios
 from harness.target import parse_headers
-from harness.transport import new_http_client
 from reference_server.collector import quiet_collector
 
 app = typer.Typer(
@@ -83,13 +82,19 @@ def run(
     """
     if timing not in TIMING_PROFILES:
         raise _fail(f"--timing must be one of {', '.join(TIMING_PROFILES)}, not {timing!r}")
+    # Here, not at the top: `report`, `list` and `compare` need neither the browser nor the runner.
+    import uvloop
+
+    from harness.session import SessionSettings, session
+
     try:
         target_profile = load_profile(profile)
         headers = parse_headers(header or [], target_profile)
         scenarios = [load_scenario(path) for path in find_scenarios(scenario or [])]
         report_dir.mkdir(parents=True, exist_ok=True)
         quiet_collector()
-        runs = uvloop.run(_run_all(target, target_profile, headers, timing, scenarios, parallel, report_dir))
+        settings = SessionSettings(target, target_profile, headers, timing, report_dir, report_dir)
+        runs = uvloop.run(_run_all(session(settings), scenarios, parallel, report_dir))
         _publish(report_dir, runs)
     except HarnessError as error:
         raise _fail(str(error)) from None
@@ -103,13 +108,7 @@ def run(
 
 
 async def _run_all(
-    target_url: str | None,
-    profile: TargetProfile,
-    headers: dict[str, str],
-    timing: str,
-    scenarios: list[Scenario],
-    parallel: int,
-    report_dir: Path,
+    opened: AbstractAsyncContextManager[ScenarioRunner], scenarios: list[Scenario], parallel: int, report_dir: Path
 ) -> list[ScenarioRun]:
     progress = Progress(
         TextColumn("{task.description:<28}"),
@@ -133,12 +132,7 @@ async def _run_all(
     main = asyncio.current_task()
     assert main is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
-    async with (
-        target_and_proxy(target_url, profile, headers, timing, report_dir) as (target, api),
-        new_http_client() as http,
-        chromium_on_demand() as chromium,
-    ):
-        runner = Runner(target, api, http, chromium, report_dir)
+    async with opened as runner:
         with progress:
             return await run_scenarios(runner, scenarios, parallel, on_start, on_done)
 
@@ -157,10 +151,9 @@ def _print_results(runs: list[ScenarioRun]) -> None:
     table.add_column("detail", overflow="fold")
     table.add_column("s", justify="right")
     for run in runs:
-        failed = [f"{r.name}: {r.detail}" for r in run.results if r.status == Status.FAIL]
-        verdict = "[green]pass[/]" if run.passed else ("[bold red]error[/]" if run.error else "[bold red]fail[/]")
+        verdict = "[green]pass[/]" if run.passed else f"[bold red]{run.verdict}[/]"
         passed = ", ".join(r.name for r in run.results if r.status == Status.PASS)
-        detail = run.error or "\n".join(failed) or f"passed: {passed}"
+        detail = "\n".join(verdict_lines(run, failed_only=True)) or f"passed: {passed}"
         table.add_row(run.name, verdict, detail, f"{run.wall_seconds:.1f}")
     console.print(table)
 

@@ -23,6 +23,7 @@ import httpx
 from harness.history import History, Kind
 from harness.profile import DEFAULT_PROFILE, TargetProfile
 from harness.sse import Comment, Event, SSEParseError, SSEParser
+from harness.target import DEFAULT_SILENCE_SECONDS, advertised_seconds
 from harness.transport import route_through
 
 _MAX_HEADER_VALUE_CHARS = 256
@@ -60,7 +61,7 @@ class ClientSettings:
     url: str
     params: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
-    silence_threshold: float | None = None  # None: the server's advertised value, else 15 s
+    silence_threshold: float | None = None  # None: the server's advertised value, else the profile's
     connect_timeout: float = 5.0
     max_attempts: int = 20
     backoff_initial: float = 0.05
@@ -112,7 +113,7 @@ class RobustClient:
         self.last_event_id = ""
         self.trace_id: str | None = None
         self.retry_ms: int | None = None
-        self.silence_threshold = settings.silence_threshold or profile.silence_threshold or 15.0
+        self.silence_threshold = settings.silence_threshold or profile.silence_threshold or DEFAULT_SILENCE_SECONDS
         # what the server advertises (its headers), else what the profile declares
         self.heartbeat_interval = profile.heartbeat_interval
         self.stream_max_seconds = profile.stream_max_seconds
@@ -135,7 +136,7 @@ class RobustClient:
 
     def _finish(self, outcome: Outcome, detail: str) -> ClientResult:
         self._set_state(State.DISCONNECTED)
-        self.history.add(self.name, Kind.OUTCOME, connection=self.connection, detail=outcome.value, data=detail)
+        self.history.add(self.name, Kind.OUTCOME, connection=self.connection, outcome=outcome.value, detail=detail)
         return ClientResult(self.name, outcome, detail, self.connection + 1, self.events)
 
     async def _loop(self) -> tuple[Outcome, str]:
@@ -320,13 +321,7 @@ def _error_details(data: str) -> tuple[bool, str]:
 
 
 def _advertised(headers: httpx.Headers, name: str | None) -> float | None:
-    """A timing in seconds from the header `name`: a positive number below a day, else None."""
-    raw = headers.get(name) if name else None
-    try:
-        value = float(raw) if raw is not None else None
-    except ValueError:
-        return None
-    return value if value is not None and 0 < value < 86_400 else None
+    return advertised_seconds(headers.get(name)) if name else None
 
 
 def _describe(error: Exception) -> str:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.checks import CHECKS
 from harness.errors import ConfigurationError
 
 
@@ -44,10 +45,11 @@ class _Metric:
 
 
 _METRICS = (
-    _Metric("heartbeat error p50 ms", "heartbeat_timing", "error_p50_ms", "info"),
-    _Metric("heartbeat error p99 ms", "heartbeat_timing", "error_p99_ms", "p99"),
-    _Metric("most reconnections", "reconnect_bounds", "max", "reconnects"),
-    _Metric("longest stream s", "duration_cap", "longest_s", "duration"),
+    *(
+        _Metric(metric.label, check.name, metric.key, metric.growth)
+        for check in CHECKS.values()
+        for metric in check.metrics
+    ),
     _Metric("wall s", None, "wall_seconds", "duration"),
 )
 

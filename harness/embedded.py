@@ -12,6 +12,10 @@ from pathlib import Path
 
 from harness.errors import EnvironmentProblem
 from harness.processes import stop_process
+from reference_server.config import FAST_TIMING
+
+# The server's timings by name: "fast" runs the catalogue in about a minute, "seed" is the contract's.
+TIMING_PROFILES: dict[str, Mapping[str, float | int]] = {"fast": FAST_TIMING, "seed": {}}
 
 _READY_PREFIX = b"listening on "
 _START_DEADLINE_SECONDS = 15.0

@@ -1,7 +1,9 @@
-"""The history: everything a run observed, timestamped, in one flat list of records.
+"""The history: everything a run observed, timestamped, in one flat list of records, with the
+plan it ran and the fault-free baseline it is compared with.
 
-Clients and the fault injector append; checks and reports only read. A history saves to
-JSON and loads back unchanged, and becomes a pandas DataFrame for analysis.
+Clients and the nemesis append; checks and reports only read. A history saves to JSON and
+loads back unchanged (a history of the first format is migrated on load), and becomes a
+pandas DataFrame for analysis.
 """
 
 from __future__ import annotations
@@ -15,21 +17,29 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from harness.errors import ConfigurationError
+from harness.faults import Slack
+from harness.migrate import from_format_1
+from harness.plan import Plan
+
+FORMAT = 2
 
 
 class Kind(StrEnum):
     ATTEMPT = "attempt"  # a connection attempt starts (detail: request headers that matter)
-    RESPONSE = "response"  # status line and headers arrived
+    RESPONSE = "response"  # status line and headers arrived (detail: the headers as JSON)
     BYTES = "bytes"  # a read returned nbytes at offset
     EVENT = "event"  # a dispatched SSE event
-    COMMENT = "comment"  # a comment line
+    COMMENT = "comment"  # a comment line (data: its text)
     DUPLICATE = "duplicate"  # an event whose id was already seen, dropped by the client
     STATE = "state"  # the client's connection state changed (detail: new state)
     ERROR = "error"  # a connection failed or ended (detail: why)
-    OUTCOME = "outcome"  # the client finished (detail: outcome)
-    FAULT_START = "fault_start"  # the nemesis applied a fault (detail: its description)
-    FAULT_END = "fault_end"  # the nemesis removed it
-    LOOP_LAG = "loop_lag"  # the harness's own event-loop lag sample (nbytes: microseconds)
+    OUTCOME = "outcome"  # the client finished (outcome: how, detail: why)
+    FAULT_START = "fault_start"  # the nemesis applied a fault (event_id: its id, detail: FaultNote JSON)
+    FAULT_END = "fault_end"  # the nemesis undid it
+    LOOP_LAG = "loop_lag"  # an event-loop lag sample, the harness's or a browser page's (lag_us)
     DISPLAY = "display"  # what a browser client's page showed at the end (data: answer, detail: JSON)
 
 
@@ -51,22 +61,48 @@ class Record:
     has_id: bool = False
     data: str = ""
     detail: str = ""
+    outcome: str = ""
+    lag_us: int = 0
 
 
 COLUMNS = [f.name for f in fields(Record)]
 
 
+class FaultNote(BaseModel):
+    """What a fault record says: which fault, on which proxy, and the slack it grants."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    action: str
+    description: str
+    proxy: str
+    slack: Slack
+
+
+class Baseline(BaseModel):
+    """The target's fault-free answer to the same request; `content` None when the target's
+    payload carries no answer text to compare."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    content: str | None = None
+    reason: str | None = None
+
+
 @dataclass
 class History:
-    """Records in arrival order, plus what the run knew up front (scenario, target, timings).
+    """Records in arrival order, plus the plan they ran under (None for a client's own history,
+    such as the baseline's) and what the run learnt on the side.
 
     A browser client's records are stamped in the page and arrive a little later, so across
     clients `t_ns` is ordered only to within a few milliseconds; within a client it is exact.
     """
 
-    meta: dict[str, Any] = field(default_factory=dict)
+    plan: Plan | None = None
     records: list[Record] = field(default_factory=list)
     epoch_ns: int = field(default_factory=time.monotonic_ns)
+    baseline: Baseline | None = None
+    screenshots: list[str] = field(default_factory=list)  # relative to the report directory
 
     def add(self, client: str, kind: Kind, **values: Any) -> Record:
         return self.add_at(time.monotonic_ns(), client, kind, **values)
@@ -95,7 +131,10 @@ class History:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "meta": self.meta,
+            "format": FORMAT,
+            "plan": self.plan.model_dump(mode="json") if self.plan is not None else None,
+            "baseline": self.baseline.model_dump(mode="json") if self.baseline is not None else None,
+            "screenshots": self.screenshots,
             "epoch_ns": self.epoch_ns,
             "columns": COLUMNS,
             "records": list(map(attrgetter(*COLUMNS), self.records)),
@@ -103,12 +142,26 @@ class History:
 
     @classmethod
     def from_json(cls, payload: dict[str, Any]) -> History:
-        columns = payload["columns"]
-        records = [Record(**dict(zip(columns, row, strict=True))) for row in payload["records"]]
-        return cls(meta=payload["meta"], records=records, epoch_ns=payload["epoch_ns"])
-
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_json(), ensure_ascii=False))
+        """A saved history (the first format is migrated); ConfigurationError when it is not one
+        this version can read."""
+        try:
+            if payload.get("format") is None and "meta" in payload:
+                payload = from_format_1(payload)
+            if payload.get("format") != FORMAT:
+                raise ConfigurationError(
+                    f"a history of format {payload.get('format')!r}; this sse-chaos reads {FORMAT} (and 1)"
+                )
+            columns = payload["columns"]
+            records = [Record(**dict(zip(columns, row, strict=True))) for row in payload["records"]]
+            return cls(
+                plan=Plan.model_validate(payload["plan"]) if payload["plan"] is not None else None,
+                records=records,
+                epoch_ns=payload["epoch_ns"],
+                baseline=Baseline.model_validate(payload["baseline"]) if payload["baseline"] is not None else None,
+                screenshots=list(payload["screenshots"]),
+            )
+        except (AttributeError, KeyError, TypeError, ValueError, ValidationError) as error:
+            raise ConfigurationError(f"not a history sse-chaos wrote: {str(error).splitlines()[0][:200]}") from None
 
     @classmethod
     def load(cls, path: Path) -> History:

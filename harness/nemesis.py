@@ -1,78 +1,66 @@
-"""The nemesis: applies a scenario's fault timeline to proxies on a monotonic clock."""
+"""The nemesis: plays a plan's fault timeline on one proxy, on a monotonic clock, while the
+clients run, and records each fault as it goes in and comes out, with the slack it grants."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-from collections.abc import Awaitable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from harness.history import NEMESIS, History, Kind
-from harness.toxiproxy import ToxicSpec, ToxiproxyAPI, make_toxic
+from harness.history import NEMESIS, FaultNote, History, Kind
+from harness.plan import PlannedFault, steps
+from harness.toxiproxy import ToxiproxyAPI
 
 _CONCURRENT_API_CALLS = 16
 
 
-@dataclass(frozen=True)
-class TimedFault:
-    """One fault on one proxy, resolved to seconds from the scenario start."""
-
-    fault_id: str
-    proxy: str
-    action: str
-    at: float
-    until: float | None
-    attributes: dict[str, int]
-    stream: str = "downstream"
-    toxicity: float = 1.0
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "action": self.action,
-            "attributes": self.attributes,
-            "stream": self.stream,
-            "toxicity": self.toxicity,
-            "proxy": self.proxy,
-            "at": self.at,
-            "until": self.until,
-        }
-
-    def toxic(self) -> ToxicSpec:
-        toxic = make_toxic(self.action, self.attributes)
-        return ToxicSpec(name=self.fault_id, toxic=toxic, stream=self.stream, toxicity=self.toxicity)  # type: ignore[arg-type]
-
-
 class Nemesis:
-    def __init__(self, api: ToxiproxyAPI, history: History, faults: list[TimedFault]) -> None:
+    def __init__(self, api: ToxiproxyAPI, history: History, proxy: str, timeline: tuple[PlannedFault, ...]) -> None:
         self.api = api
         self.history = history
-        self.faults = faults
+        self.proxy = proxy
+        self.timeline = timeline
         self._active: set[str] = set()
         self._api_slots = asyncio.Semaphore(_CONCURRENT_API_CALLS)
 
+    async def alongside(
+        self, clients: Coroutine[Any, Any, None], ready: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        """Run the clients under the timeline, its clock started once `ready()` returns (faults
+        at 0 s go in before the clients start); a failed fault ends the run; always heal."""
+        await self.apply_initial()
+        work = asyncio.create_task(clients)
+        timeline = asyncio.create_task(self._play_when(ready))
+        try:
+            pending: set[asyncio.Task[None]] = {work, timeline}
+            while work in pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                if timeline in done and (error := timeline.exception()) is not None:
+                    raise error
+            work.result()
+        finally:
+            for task in (work, timeline):
+                task.cancel()
+            await asyncio.gather(work, timeline, return_exceptions=True)
+            await self.heal()
+
+    async def _play_when(self, ready: Callable[[], Awaitable[None]] | None) -> None:
+        if ready is not None:
+            await ready()
+        await self.run(asyncio.get_running_loop().time())
+
     async def apply_initial(self) -> None:
         """Faults at time 0 go in before any client connects."""
-        await asyncio.gather(*(self._bounded(self._start(f)) for f in self.faults if f.at == 0))
+        await asyncio.gather(*(self._bounded(self._apply(f)) for f in self.timeline if f.at == 0))
 
     async def run(self, started_at: float) -> None:
-        """Play the rest of the timeline; `started_at` is the loop time of the scenario start.
-
-        Steps due at the same instant (one fault on many proxies) go out concurrently,
-        removals before additions.
-        """
+        """Play the rest of the timeline; `started_at` is the loop time the timeline starts at.
+        Steps due at the same instant go out together."""
         loop = asyncio.get_running_loop()
-        steps: dict[tuple[float, int], list[TimedFault]] = {}
-        for fault in self.faults:
-            if fault.at > 0:
-                steps.setdefault((fault.at, 1), []).append(fault)
-            if fault.until is not None:
-                steps.setdefault((fault.until, 0), []).append(fault)
-        for (offset, is_start), faults in sorted(steps.items()):
-            await asyncio.sleep(max(0.0, started_at + offset - loop.time()))
-            step = self._start if is_start else self._end
-            await asyncio.gather(*(self._bounded(step(fault)) for fault in faults))
+        for step in steps(self.timeline):
+            await asyncio.sleep(max(0.0, started_at + step.at - loop.time()))
+            await self._bounded(self._apply(step.fault) if step.applies else self._undo(step.fault))
 
     async def _bounded(self, call: Awaitable[None]) -> None:
         async with self._api_slots:
@@ -80,25 +68,23 @@ class Nemesis:
 
     async def heal(self) -> None:
         """Undo whatever is still applied (every path out of a scenario calls this)."""
-        for fault in self.faults:
-            if fault.fault_id in self._active:
-                with contextlib.suppress(Exception):
-                    await self._end(fault)
+        for planned in self.timeline:
+            with contextlib.suppress(Exception):
+                await self._undo(planned)
 
-    async def _start(self, fault: TimedFault) -> None:
-        if fault.action == "down":
-            await self.api.set_enabled(fault.proxy, False)
-        else:
-            await self.api.add_toxic(fault.proxy, fault.toxic())
-        self._active.add(fault.fault_id)
-        self.history.add(NEMESIS, Kind.FAULT_START, event_id=fault.fault_id, detail=json.dumps(fault.describe()))
+    async def _apply(self, planned: PlannedFault) -> None:
+        await planned.fault.apply(self.api, self.proxy, planned.fault_id)
+        self._active.add(planned.fault_id)
+        self._record(Kind.FAULT_START, planned)
 
-    async def _end(self, fault: TimedFault) -> None:
-        if fault.fault_id not in self._active:
+    async def _undo(self, planned: PlannedFault) -> None:
+        if planned.fault_id not in self._active:
             return
-        self._active.discard(fault.fault_id)
-        if fault.action == "down":
-            await self.api.set_enabled(fault.proxy, True)
-        else:
-            await self.api.remove_toxic(fault.proxy, fault.fault_id)
-        self.history.add(NEMESIS, Kind.FAULT_END, event_id=fault.fault_id, detail=json.dumps(fault.describe()))
+        self._active.discard(planned.fault_id)
+        await planned.fault.undo(self.api, self.proxy, planned.fault_id)
+        self._record(Kind.FAULT_END, planned)
+
+    def _record(self, kind: Kind, planned: PlannedFault) -> None:
+        fault = planned.fault
+        note = FaultNote(action=fault.kind, description=fault.describe(), proxy=self.proxy, slack=fault.slack())
+        self.history.add(NEMESIS, kind, event_id=planned.fault_id, detail=note.model_dump_json())

@@ -18,14 +18,14 @@ class TargetProfile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = "robust-stream"
-    description: str = "The robust stream of PROTOCOL.md (the reference server)."
+    description: str = "The robust stream of docs/protocol.md (the reference server)."
     heartbeat: Literal["event", "comment", "none"] = "event"
     heartbeat_event: str = "heartbeat"
     content_event: str = "content_chunk"
     terminal_events: tuple[str, ...] = ("complete",)
     error_event: str = "error"
     payload: Literal["protocol", "opaque"] = Field(
-        "protocol", description="'protocol': data is PROTOCOL.md's JSON (seq, trace_id, content_sha256)"
+        "protocol", description="'protocol': data is docs/protocol.md's JSON (seq, trace_id, content_sha256)"
     )
     resume: bool = True
     trace_header: str | None = "X-Trace-ID"

@@ -1,101 +1,25 @@
 """Scenario files: a fault timeline, the clients, and what to expect. TOML, validated.
 
-Durations are seconds (`1.5`), with a unit (`"250ms"`, `"2s"`), or relative to what the
-target advertises (`"2 heartbeats"`, `"silence + 0.5s"`, `"cap - 1s"`), so one catalogue
-runs against sub-second test timings and against a production server's 5 / 15 / 60 s.
+Durations are written as `harness.durations` reads them; a scenario is resolved against the
+target's timing into a plan (`harness.plan`) before it runs.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from harness.checks import CHECKS
+from harness.durations import Duration
 from harness.errors import ConfigurationError, load_toml_model
-from harness.toxiproxy.toxics import TOXIC_TYPES, make_toxic
+from harness.faults import Fault as FaultType
+from harness.faults import make_fault
 
 CATALOGUE_DIR = Path(__file__).resolve().parent.parent / "scenarios"
-CheckName = Literal[
-    "headers",
-    "heartbeat_timing",
-    "duration_cap",
-    "no_duplicates",
-    "no_loss",
-    "trace_propagation",
-    "completion",
-    "reconnect_bounds",
-    "page_display",
-]
-CHECK_NAMES: tuple[CheckName, ...] = get_args(CheckName)
 
 MAX_BROWSER_CLIENTS = 8
-_TERM = re.compile(r"(?P<number>\d+(?:\.\d+)?)?\s*(?P<unit>ms|s|heartbeats?|silence|cap)?")
-_SYMBOLS = {"heartbeat": "heartbeat", "heartbeats": "heartbeat", "silence": "silence", "cap": "cap"}
-
-
-@dataclass(frozen=True)
-class Timing:
-    """What the target advertises (or its profile declares), in seconds."""
-
-    heartbeat: float | None
-    silence: float | None
-    cap: float | None
-
-
-def _terms(expression: str) -> list[tuple[int, float, str]]:
-    """Split `a + b - c` into (sign, number, unit) terms; raise ValueError when malformed."""
-    terms = []
-    for sign, text in re.findall(r"([+-]?)\s*([^+-]+)", expression.strip()):
-        match = _TERM.fullmatch(text.strip())
-        if match is None or not (match["number"] or match["unit"]):
-            raise ValueError(f"cannot read duration {expression!r}: bad term {text.strip()!r}")
-        if match["number"] and match["unit"] in ("silence", "cap"):
-            raise ValueError(f"cannot read duration {expression!r}: write '{match['unit']}' without a count")
-        number = float(match["number"]) if match["number"] else 1.0
-        terms.append((-1 if sign == "-" else 1, number, match["unit"] or "s"))
-    if not terms:
-        raise ValueError("a duration must not be empty")
-    return terms
-
-
-def _check_duration(value: Any) -> str:
-    if isinstance(value, bool):
-        raise ValueError("a duration is a number of seconds or a text such as '2 heartbeats'")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("a duration must not be negative")
-        return f"{value}s"
-    if not isinstance(value, str):
-        raise ValueError("a duration is a number of seconds or a text such as '2 heartbeats'")
-    _terms(value)
-    return value
-
-
-Duration = Annotated[str, BeforeValidator(_check_duration)]
-
-
-def resolve(expression: str, timing: Timing) -> float:
-    """Seconds for a duration expression, given the target's timing."""
-    total = 0.0
-    for sign, number, unit in _terms(expression):
-        if unit in ("s", "ms"):
-            seconds = number / 1000 if unit == "ms" else number
-        else:
-            symbol = _SYMBOLS[unit]
-            base = getattr(timing, symbol)
-            if base is None:
-                raise ConfigurationError(
-                    f"duration {expression!r} needs the target's {symbol} value, which it does not advertise "
-                    "(declare it in a target profile)"
-                )
-            seconds = number * base
-        total += sign * seconds
-    if total < 0:
-        raise ConfigurationError(f"duration {expression!r} is negative for this target ({total:g} s)")
-    return total
 
 
 class _Strict(BaseModel):
@@ -132,32 +56,45 @@ class Sweep(_Strict):
 
 
 class Fault(_Strict):
+    """A fault as written: `action` is a kind of `harness.faults`; `attributes`, `stream` and
+    `toxicity` are its settings (a toxic's attributes take Toxiproxy's names)."""
+
     at: Duration
     duration: Duration | None = Field(None, alias="for")
     action: str
-    stream: Literal["downstream", "upstream"] = "downstream"
-    toxicity: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
+    stream: Literal["downstream", "upstream"] | None = None
+    toxicity: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
     attributes: dict[str, int] = Field(default_factory=dict)
     sweep: Sweep | None = None
 
     @model_validator(mode="after")
-    def _known_action(self) -> Fault:
-        if self.action == "down":
-            if self.attributes or self.sweep:
-                raise ValueError("action 'down' takes no attributes")
-            return self
-        if self.action not in TOXIC_TYPES:
-            known = ", ".join(["down", *sorted(TOXIC_TYPES)])
-            raise ValueError(f"unknown action {self.action!r} (known: {known})")
-        attributes = dict(self.attributes)
-        if self.sweep is not None:
-            attributes[self.sweep.attribute] = self.sweep.start
-        make_toxic(self.action, attributes)
+    def _valid_fault(self) -> Fault:
+        self.build()
         return self
+
+    def build(self) -> FaultType:
+        """The fault this entry describes (a sweep's attribute at its first value)."""
+        settings: dict[str, Any] = dict(self.attributes)
+        if self.sweep is not None:
+            settings[self.sweep.attribute] = self.sweep.start
+        if self.stream is not None:
+            settings["stream"] = self.stream
+        if self.toxicity is not None:
+            settings["toxicity"] = self.toxicity
+        return make_fault(self.action, settings)
+
+
+def _known_checks(names: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = [name for name in names if name not in CHECKS]
+    if unknown:
+        raise ValueError(f"unknown check {unknown[0]!r} (known: {', '.join(CHECKS)})")
+    return names
 
 
 class Expect(_Strict):
-    checks: tuple[CheckName, ...] = CHECK_NAMES
+    checks: Annotated[
+        tuple[str, ...], AfterValidator(_known_checks), Field(json_schema_extra={"items": {"enum": list(CHECKS)}})
+    ] = tuple(CHECKS)
     outcome: Literal["complete", "error"] = "complete"
     reason: Literal["finished", "duration_cap"] | None = None
     min_reconnects: Annotated[int, Field(ge=0)] | None = None

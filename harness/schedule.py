@@ -12,17 +12,24 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import Callable
+from typing import Protocol
 
 from harness.errors import HarnessError
 from harness.history import History
-from harness.runner import Runner, ScenarioRun
+from harness.results import ScenarioRun
 from harness.scenario import Scenario
 
 SHARED_CLIENT_LIMIT = 10
 
 
+class ScenarioRunner(Protocol):
+    async def run(self, scenario: Scenario, on_progress: Callable[[str], None] | None = None) -> ScenarioRun: ...
+
+    async def restart_toxiproxy(self) -> None: ...
+
+
 async def run_scenarios(
-    runner: Runner,
+    runner: ScenarioRunner,
     scenarios: list[Scenario],
     parallel: int,
     on_start: Callable[[Scenario], Callable[[str], None] | None],
@@ -75,17 +82,16 @@ def _runs_alone(scenario: Scenario) -> bool:
     return scenario.client_count > SHARED_CLIENT_LIMIT or scenario.clients.kind == "browser"
 
 
-async def _restart_when_idle(runner: Runner, slots: asyncio.Semaphore, parallel: int, held: int) -> None:
+async def _restart_when_idle(runner: ScenarioRunner, slots: asyncio.Semaphore, parallel: int, held: int) -> None:
     """Wait for every running scenario to end, then restart Toxiproxy."""
     for _ in range(parallel - held):
         await slots.acquire()
     try:
-        await runner.api.restart()
+        await runner.restart_toxiproxy()
     finally:
         for _ in range(parallel - held):
             slots.release()
 
 
 def _not_run(scenario: Scenario, reason: str) -> ScenarioRun:
-    history = History(meta={"scenario": scenario.name, "description": scenario.description})
-    return ScenarioRun(scenario.name, scenario.description, history, error=reason)
+    return ScenarioRun(scenario.name, scenario.description, History(), error=reason)

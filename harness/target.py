@@ -1,15 +1,21 @@
-"""What is under test: the endpoint's URL, how to read it (its profile), and the headers every
-request to it carries (credentials, usually: they are sent, never written to a report or log)."""
+"""What is under test: the endpoint's URL, how to read it (its profile), the headers every
+request to it carries (credentials, usually: they are sent, never written to a report or log),
+and the timing it advertises, read by the one parser of advertised timings (`advertised_seconds`)
+that the probe and every client use.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import httpx
+from pydantic import BaseModel, ConfigDict
 
-from harness.errors import ConfigurationError
+from harness.errors import ConfigurationError, EnvironmentProblem
 from harness.profile import TargetProfile
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -25,6 +31,35 @@ _SET_BY_THE_HARNESS = {
     "last-event-id",
     "transfer-encoding",
 }
+
+
+# An advertised timing is a positive number of seconds below a day; anything else is no value.
+_LONGEST_ADVERTISED_SECONDS = 86_400.0
+# The reference contract's silence threshold, for a target that neither advertises nor declares one.
+DEFAULT_SILENCE_SECONDS = 15.0
+_PROBE_SECONDS = 15.0
+_PROBE_HEADERS = {"Accept": "text/event-stream", "Accept-Encoding": "identity"}
+
+
+class Timing(BaseModel):
+    """What the target advertises (or its profile declares), in seconds; None when neither says."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    heartbeat: float | None = None
+    silence: float | None = None
+    cap: float | None = None
+
+
+def advertised_seconds(raw: str | None) -> float | None:
+    """A timing header's value in seconds: a positive number below a day, else None."""
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and 0 < value < _LONGEST_ADVERTISED_SECONDS else None
 
 
 @dataclass(frozen=True)
@@ -60,3 +95,39 @@ def parse_headers(lines: Iterable[str], profile: TargetProfile) -> dict[str, str
             raise ConfigurationError(f"header {name[:64]}: the harness sets this one itself")
         headers[name] = value
     return headers
+
+
+def probe_params(profile: TargetProfile) -> dict[str, str]:
+    """The smallest request the target answers: one token of the reference contract, or nothing."""
+    return {"query": "probe", "max_tokens": "1"} if profile.payload == "protocol" else {}
+
+
+async def probe_timing(http: httpx.AsyncClient, target: Target) -> Timing:
+    """One request's response headers: what the target advertises, else what its profile declares.
+    A timing header that is present and not a valid number is a configuration error."""
+    try:
+        async with asyncio.timeout(_PROBE_SECONDS):
+            headers = _PROBE_HEADERS | dict(target.headers)
+            request = http.build_request("GET", target.url, params=probe_params(target.profile), headers=headers)
+            response = await http.send(request, stream=True)
+            await response.aclose()
+    except (TimeoutError, httpx.HTTPError) as error:
+        raise EnvironmentProblem(f"the target {target.url} did not answer: {type(error).__name__}") from None
+    if response.status_code != 200:
+        raise EnvironmentProblem(f"the target {target.url} answered HTTP {response.status_code}")
+    profile = target.profile
+    return Timing(
+        heartbeat=_probed(response.headers, profile.interval_header, profile.heartbeat_interval),
+        silence=_probed(response.headers, profile.silence_header, profile.silence_threshold),
+        cap=_probed(response.headers, profile.cap_header, profile.stream_max_seconds),
+    )
+
+
+def _probed(headers: httpx.Headers, name: str | None, declared: float | None) -> float | None:
+    raw = headers.get(name) if name else None
+    if raw is None:
+        return declared
+    value = advertised_seconds(raw)
+    if value is None:
+        raise ConfigurationError(f"the target's {name} is not a positive number of seconds: {raw[:32]!r}")
+    return value

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
@@ -8,19 +8,9 @@ import pytest
 import pytest_asyncio
 
 from harness.embedded import EmbeddedServer, embedded_server
+from tests.helpers.servers import TEST_TIMING, ServerFactory
 
 pytest_plugins = ["pytester"]
-
-TEST_TIMING: dict[str, float | int] = {
-    "heartbeat_interval": 0.2,
-    "silence_threshold": 0.6,
-    "stream_max_seconds": 4.0,
-    "chunk_delay_ms": 10.0,
-    "stream_resume_ttl": 5.0,
-    "retry_ms": 20,
-}
-
-ServerFactory = Callable[..., AbstractAsyncContextManager[EmbeddedServer]]
 
 
 @pytest.fixture

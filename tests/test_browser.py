@@ -28,10 +28,10 @@ from harness.sse import Comment, Event, SSEParseError, SSEParser
 from harness.toxiproxy import find_binary, toxiproxy
 from harness.transport import new_http_client
 from reference_server.page import PAGE_HEADERS, STATIC_DIR
-from tests.broken_server import CHUNKS, FIRST_CONNECTION_CHUNKS, broken_server
-from tests.screenshots import assert_not_blank
-from tests.sse_implementations import random_case
-from tests.test_sse_parser import VECTORS
+from tests.helpers.broken_server import CHUNKS, FIRST_CONNECTION_CHUNKS, broken_server
+from tests.helpers.screenshots import assert_not_blank
+from tests.helpers.sse_implementations import random_case
+from tests.helpers.sse_vectors import VECTORS
 
 PARAMS = {"query": "does the page survive a cut", "max_tokens": "240"}
 _BLANK_ORIGIN = "http://parser.test"
@@ -234,7 +234,7 @@ async def test_the_page_samples_its_own_event_loop_lag(server: EmbeddedServer, c
         page = client._page  # blocked here as a long render of a burst of answer would block it
         assert page is not None
         await page.evaluate("() => { const end = performance.now() + 300; while (performance.now() < end); }")
-        await wait_until(lambda: any(lag.nbytes >= 250_000 for lag in history.of_kind(Kind.LOOP_LAG)))
+        await wait_until(lambda: any(lag.lag_us >= 250_000 for lag in history.of_kind(Kind.LOOP_LAG)))
     finally:
         await client.close()
     assert {lag.client for lag in history.of_kind(Kind.LOOP_LAG)} == {"b0"}

@@ -7,28 +7,28 @@ from typing import Any
 
 import pytest
 
-from harness.checks import CHECKS, Status, run_checks
+from harness.checks import CHECKS, Status
 from harness.history import History, Kind
-from tests.histories import HEADERS, HistoryBuilder
+from tests.helpers.histories import HEADERS, HistoryBuilder, changed, judge, judge_all
 
 
 def status(check: str, history: History) -> Status:
-    return CHECKS[check](history).status
+    return judge(check, history).status
 
 
 def test_a_good_history_passes_every_check() -> None:
     builder = HistoryBuilder().good_stream()
     builder.display(1.1)
     history = builder.history
-    history.meta["expect"] |= {"max_reconnects": 0}
-    results = {r.name: r.status for r in run_checks(history)}
+    history.plan = changed(history.plan, expect={"max_reconnects": 0})
+    results = {r.name: r.status for r in judge_all(history)}
     assert results == dict.fromkeys(CHECKS, Status.PASS)
 
 
 def test_headers_fail_on_missing_or_malformed_header() -> None:
     builder = HistoryBuilder()
     builder.connect(0.0, {k: v for k, v in HEADERS.items() if k != "x-stream-id"} | {"x-heartbeat-interval": "soon"})
-    result = CHECKS["headers"](builder.history)
+    result = judge("headers", builder.history)
     assert result.status == Status.FAIL
     assert "missing x-stream-id" in result.detail
     assert "x-heartbeat-interval is not a positive number" in result.detail
@@ -46,7 +46,7 @@ def test_heartbeat_timing_fails_when_a_heartbeat_is_skipped() -> None:
     for t in (0.25, 0.5, 1.0, 1.25):
         builder.heartbeat(t)
     builder.complete(1.3)
-    result = CHECKS["heartbeat_timing"](builder.history)
+    result = judge("heartbeat_timing", builder.history)
     assert result.status == Status.FAIL
     assert "0.500 s apart" in result.detail
 
@@ -62,11 +62,11 @@ def test_heartbeat_timing_fails_when_no_heartbeat_ever_comes() -> None:
 
 def test_heartbeat_timing_fails_on_long_silence() -> None:
     builder = HistoryBuilder(chunks=1, heartbeat=0.25)
-    builder.history.meta["timing"]["silence"] = 0.4
+    builder.change(timing={"silence": 0.4})
     builder.connect(0.0)
     builder.heartbeat(0.25)
     builder.heartbeat(0.75)
-    result = CHECKS["heartbeat_timing"](builder.history)
+    result = judge("heartbeat_timing", builder.history)
     assert result.status == Status.FAIL
     assert "silence of 0.500 s" in result.detail
 
@@ -79,7 +79,7 @@ def test_heartbeat_gaps_across_a_fault_are_excluded_and_jitter_widens() -> None:
     builder.fault(0.6, 1.3, "down")
     builder.fault(1.5, 2.5, "latency", latency=100, jitter=30)
     builder.history.records.sort(key=lambda r: r.t_ns)
-    result = CHECKS["heartbeat_timing"](builder.history)
+    result = judge("heartbeat_timing", builder.history)
     assert result.status == Status.PASS, result.detail
     assert result.evidence["intervals_excluded_for_faults"] >= 1
 
@@ -93,8 +93,8 @@ def test_duration_cap_fails_when_stream_outlives_cap() -> None:
 
 def test_duration_cap_fails_when_a_cap_was_expected_but_stream_finished() -> None:
     history = HistoryBuilder().good_stream().history
-    history.meta["expect"]["reason"] = "duration_cap"
-    result = CHECKS["duration_cap"](history)
+    history.plan = changed(history.plan, expect={"reason": "duration_cap"})
+    result = judge("duration_cap", history)
     assert result.status == Status.FAIL
     assert "not complete/duration_cap" in result.detail
 
@@ -102,7 +102,7 @@ def test_duration_cap_fails_when_a_cap_was_expected_but_stream_finished() -> Non
 def test_no_duplicates_fails_even_when_the_client_dropped_the_copy() -> None:
     builder = HistoryBuilder().good_stream()
     builder.chunk(0.95, 3, dropped=True)
-    result = CHECKS["no_duplicates"](builder.history)
+    result = judge("no_duplicates", builder.history)
     assert result.status == Status.FAIL
     assert "sent twice" in result.detail
 
@@ -111,7 +111,7 @@ def test_no_loss_fails_on_a_gap_in_seq() -> None:
     builder = HistoryBuilder().good_stream()
     records = builder.history.records
     builder.history.records = [r for r in records if not (r.kind == "event" and '"seq": 4' in r.data)]
-    result = CHECKS["no_loss"](builder.history)
+    result = judge("no_loss", builder.history)
     assert result.status == Status.FAIL
     assert "content seq 5 where 4 was due" in result.detail
 
@@ -122,13 +122,12 @@ def test_no_loss_fails_when_checksum_disagrees() -> None:
     for seq in range(8):
         builder.chunk(0.1 * (seq + 1), seq)
     builder.complete(0.9, content="something else")
-    assert "content_sha256" in CHECKS["no_loss"](builder.history).detail
+    assert "content_sha256" in judge("no_loss", builder.history).detail
 
 
 def test_no_loss_fails_when_answer_differs_from_baseline() -> None:
-    history = HistoryBuilder().good_stream().history
-    history.meta["baseline"] = {"content": " word0 other", "reason": "finished"}
-    assert "baseline" in CHECKS["no_loss"](history).detail
+    history = HistoryBuilder().good_stream().baseline(" word0 other").history
+    assert "baseline" in judge("no_loss", history).detail
 
 
 def test_trace_propagation_fails_when_a_reconnection_changes_trace_id() -> None:
@@ -137,7 +136,7 @@ def test_trace_propagation_fails_when_a_reconnection_changes_trace_id() -> None:
     builder.chunk(0.1, 0)
     builder.connect(0.5, HEADERS | {"x-trace-id": "b" * 32})
     builder.chunk(0.6, 1)
-    result = CHECKS["trace_propagation"](builder.history)
+    result = judge("trace_propagation", builder.history)
     assert result.status == Status.FAIL
     assert "2 different trace ids" in result.detail
 
@@ -152,8 +151,8 @@ def test_trace_propagation_fails_when_an_event_carries_another_trace() -> None:
 def test_completion_fails_on_deadline() -> None:
     builder = HistoryBuilder()
     builder.connect(0.0)
-    builder.add(5.0, Kind.OUTCOME, detail="deadline", data="no terminal event within 5 s")
-    result = CHECKS["completion"](builder.history)
+    builder.add(5.0, Kind.OUTCOME, outcome="deadline", detail="no terminal event within 5 s")
+    result = judge("completion", builder.history)
     assert result.status == Status.FAIL
     assert result.evidence["outcomes"] == {"deadline": 1}
 
@@ -161,15 +160,16 @@ def test_completion_fails_on_deadline() -> None:
 @pytest.mark.parametrize(("low", "high", "expected"), [(1, None, Status.FAIL), (None, 0, Status.PASS)])
 def test_reconnect_bounds(low: int | None, high: int | None, expected: Status) -> None:
     history = HistoryBuilder().good_stream().history
-    history.meta["expect"] |= {"min_reconnects": low, "max_reconnects": high}
+    history.plan = changed(history.plan, expect={"min_reconnects": low, "max_reconnects": high})
     assert status("reconnect_bounds", history) == expected
 
 
 def test_checks_not_applicable_for_an_opaque_target() -> None:
     history = HistoryBuilder().good_stream().history
-    history.meta["profile"] |= {"payload": "opaque", "trace_header": None, "heartbeat": "none"}
-    history.meta["timing"]["cap"] = None
-    results = {r.name: r.status for r in run_checks(history)}
+    history.plan = changed(
+        history.plan, profile={"payload": "opaque", "trace_header": None, "heartbeat": "none"}, timing={"cap": None}
+    )
+    results = {r.name: r.status for r in judge_all(history)}
     for name in ("no_loss", "trace_propagation", "heartbeat_timing", "duration_cap", "reconnect_bounds"):
         assert results[name] == Status.NOT_APPLICABLE, name
 
@@ -183,14 +183,13 @@ def browser_stream(reconnect: bool = True) -> HistoryBuilder:
             builder.connect(0.45)
         builder.chunk(0.05 + seq * 0.1, seq)
     builder.complete(0.9)
-    builder.history.meta["baseline"] = {"content": "".join(builder.chunks), "reason": "finished"}
-    return builder
+    return builder.baseline()
 
 
 def test_page_display_passes_a_page_that_showed_the_answer_once_and_recovered() -> None:
     builder = browser_stream()
     builder.display(1.0, states=["connecting", "connected", "reconnecting", "connected", "disconnected"])
-    result = CHECKS["page_display"](builder.history)
+    result = judge("page_display", builder.history)
     assert result.status == Status.PASS, result.detail
 
 
@@ -210,7 +209,7 @@ def test_page_display_fails_a_page_that_doubled_the_answer_lost_the_trace_or_stu
 ) -> None:
     builder = browser_stream()
     builder.display(1.0, **({"states": ["connecting", "connected", "reconnecting", "connected"]} | shown))
-    result = CHECKS["page_display"](builder.history)
+    result = judge("page_display", builder.history)
     assert result.status == Status.FAIL
     assert problem in result.detail
 
@@ -223,7 +222,8 @@ def test_history_round_trips_through_json_and_frame(tmp_path: object) -> None:
     history = HistoryBuilder().good_stream().history
     restored = History.from_json(json.loads(json.dumps(history.to_json())))
     assert restored.records == history.records
-    assert restored.meta == history.meta
+    assert restored.plan == history.plan
+    assert restored.baseline == history.baseline
     frame = restored.to_frame()
     assert list(frame.columns[:3]) == ["t_ns", "t", "client"]
     assert len(frame) == len(history.records)
@@ -242,8 +242,8 @@ def late_first_heartbeat() -> HistoryBuilder:
 @pytest.mark.parametrize(("loop_lag_ms", "expected"), [(0, Status.FAIL), (150, Status.PASS)])
 def test_late_first_heartbeat_is_forgiven_only_when_the_harness_loop_lagged(loop_lag_ms: int, expected: Status) -> None:
     builder = late_first_heartbeat()
-    builder.add(0.4, Kind.LOOP_LAG, client="harness", nbytes=loop_lag_ms * 1000)
-    result = CHECKS["heartbeat_timing"](builder.history)
+    builder.add(0.4, Kind.LOOP_LAG, client="harness", lag_us=loop_lag_ms * 1000)
+    result = judge("heartbeat_timing", builder.history)
     assert result.status == expected, result.detail
     if expected == Status.PASS:
         assert result.evidence["intervals_forgiven_for_harness_lag"] == 1
@@ -252,9 +252,9 @@ def test_late_first_heartbeat_is_forgiven_only_when_the_harness_loop_lagged(loop
 @pytest.mark.parametrize(("sampled_by", "expected"), [("c0", Status.PASS), ("c1", Status.FAIL)])
 def test_a_pages_own_loop_lag_forgives_only_that_pages_late_heartbeat(sampled_by: str, expected: Status) -> None:
     builder = late_first_heartbeat()
-    builder.add(0.4, Kind.LOOP_LAG, client=sampled_by, nbytes=150_000)  # a browser client's page lagged
-    builder.add(0.4, Kind.LOOP_LAG, client="harness", nbytes=1_000)
-    result = CHECKS["heartbeat_timing"](builder.history)
+    builder.add(0.4, Kind.LOOP_LAG, client=sampled_by, lag_us=150_000)  # a browser client's page lagged
+    builder.add(0.4, Kind.LOOP_LAG, client="harness", lag_us=1_000)
+    result = judge("heartbeat_timing", builder.history)
     assert result.status == expected, result.detail
     assert result.evidence["page_loop_lag_max_ms"] == 150
     assert result.evidence["harness_loop_lag_max_ms"] == 1
@@ -270,10 +270,10 @@ def test_early_gap_after_a_late_stamp_and_a_quiet_tail_are_forgiven_only_for_har
     builder.connect(0.0)
     for t in (0.25, 0.6, 0.75):  # 0.6 stamped late: 0.35 then 0.15 apart
         builder.heartbeat(t)
-    builder.add(0.59, Kind.LOOP_LAG, client="harness", nbytes=loop_lag_ms * 1000)  # sampled just before
-    builder.add(1.2, Kind.LOOP_LAG, client="harness", nbytes=loop_lag_ms * 1000)
+    builder.add(0.59, Kind.LOOP_LAG, client="harness", lag_us=loop_lag_ms * 1000)  # sampled just before
+    builder.add(1.2, Kind.LOOP_LAG, client="harness", lag_us=loop_lag_ms * 1000)
     builder.complete(1.2)  # 0.45 s without a heartbeat at the end
-    result = CHECKS["heartbeat_timing"](builder.history)
+    result = judge("heartbeat_timing", builder.history)
     assert result.status == expected, result.detail
     if expected == Status.FAIL:
         assert "0.150 s apart" in result.detail

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -14,45 +13,9 @@ from harness.client import Callbacks, ClientSettings, Outcome, RobustClient, Sta
 from harness.embedded import EmbeddedServer
 from harness.history import History, Kind
 from harness.transport import new_http_client
+from tests.helpers.raw_server import SSE_HEAD, raw_server, scripted
 
 pytestmark = pytest.mark.asyncio
-
-Handler = Callable[[int, dict[str, str], asyncio.StreamWriter], Awaitable[None]]
-SSE_HEAD = "HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nX-Trace-ID: t-1\r\nConnection: close\r\n\r\n"
-
-
-@asynccontextmanager
-async def raw_server(handler: Handler) -> AsyncIterator[str]:
-    """An HTTP/1.1 server whose every connection is answered by `handler(n, headers, writer)`."""
-    connections = 0
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal connections
-        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")[1:]
-        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in head if line)}
-        number, connections = connections, connections + 1
-        try:
-            await handler(number, headers, writer)
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    try:
-        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/sse"
-    finally:
-        server.close()
-        await server.wait_closed()
-
-
-def scripted(*bodies: bytes) -> Handler:
-    """Answers connection n with an event stream whose body is `bodies[n]` (the last one for
-    every later connection), then closes."""
-
-    async def handler(number: int, headers: dict[str, str], writer: asyncio.StreamWriter) -> None:
-        writer.write(SSE_HEAD.format(ctype="text/event-stream").encode() + bodies[min(number, len(bodies) - 1)])
-        await writer.drain()
-
-    return handler
 
 
 async def run_client(url: str, **settings: object) -> tuple[RobustClient, History, Outcome]:
@@ -169,7 +132,7 @@ async def test_cancelling_a_client_leaves_no_task_or_socket_behind() -> None:
             while asyncio.all_tasks() - tasks_before:  # the server's handler task is ending
                 await asyncio.sleep(0.01)
     assert client.state == State.DISCONNECTED
-    assert history.of_kind(Kind.OUTCOME)[-1].detail == Outcome.CANCELLED
+    assert history.of_kind(Kind.OUTCOME)[-1].outcome == Outcome.CANCELLED
 
 
 async def test_duplicate_ids_are_dropped_and_recorded() -> None:
@@ -216,7 +179,7 @@ async def test_bad_status_or_content_type_fails_for_good(status_line: str, ctype
     async with raw_server(handler) as url:
         client, history, outcome = await run_client(url)
     assert outcome == Outcome.HTTP_ERROR
-    assert expected in history.of_kind(Kind.OUTCOME)[0].data
+    assert expected in history.of_kind(Kind.OUTCOME)[0].detail
     assert client.connection == 0
 
 
@@ -256,7 +219,7 @@ async def test_hostile_endless_line_is_a_protocol_error() -> None:
     async with raw_server(handler) as url:
         _, history, outcome = await run_client(url, max_line_bytes=16_384)
     assert outcome == Outcome.PROTOCOL_ERROR
-    assert "longer than 16384 bytes" in history.of_kind(Kind.OUTCOME)[0].data
+    assert "longer than 16384 bytes" in history.of_kind(Kind.OUTCOME)[0].detail
 
 
 async def test_deadline_ends_a_client_whose_server_never_answers() -> None:
@@ -330,6 +293,6 @@ async def test_hostile_servers_fail_clearly_with_bounded_reads_and_no_hang(
         )
     elapsed = asyncio.get_running_loop().time() - started
     assert result == outcome
-    assert reason in history.of_kind(Kind.OUTCOME)[0].data
+    assert reason in history.of_kind(Kind.OUTCOME)[0].detail
     assert elapsed < 8.0
     assert sum(r.nbytes for r in history.of_kind(Kind.BYTES)) < 2_000_000

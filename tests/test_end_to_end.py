@@ -24,16 +24,9 @@ from harness.scenario import load_scenario
 from harness.target import Target
 from harness.toxiproxy import find_binary, toxiproxy
 from harness.transport import new_http_client
-from tests.broken_server import broken_server
-from tests.screenshots import assert_not_blank
-
-
-def _require_toxiproxy() -> None:
-    try:
-        find_binary()
-    except EnvironmentProblem as missing:
-        pytest.skip(f"{missing} (scripts/setup builds it; CI always does)")
-
+from tests.helpers.broken_server import broken_server
+from tests.helpers.screenshots import assert_not_blank
+from tests.helpers.toxiproxy import require_toxiproxy
 
 # R7: the catalogue repeated, every run clean (a false failure is a bug). CI runs a few;
 # SSE_CHAOS_CATALOGUE_RUNS=20 runs twenty (bench/catalogue.py also times them).
@@ -42,7 +35,7 @@ CATALOGUE_RUNS = int(os.environ.get("SSE_CHAOS_CATALOGUE_RUNS", "3"))
 
 @pytest.mark.parametrize("run", [f"{n + 1}-of-{CATALOGUE_RUNS}" for n in range(CATALOGUE_RUNS)])
 def test_whole_catalogue_passes_against_the_reference_server(tmp_path: Path, run: str) -> None:
-    _require_toxiproxy()
+    require_toxiproxy()
     report = tmp_path / "report"
     result = subprocess.run(
         [sys.executable, "-m", "harness.cli", "run", "--report-dir", str(report)],
@@ -82,7 +75,7 @@ def _assert_faults_came_after_every_page_connected(history: History) -> None:
 
 @pytest.mark.asyncio
 async def test_broken_server_fails_the_matching_checks(tmp_path: Path) -> None:
-    _require_toxiproxy()
+    require_toxiproxy()
     scenario = tmp_path / "plain.toml"
     scenario.write_text('name = "plain"\ndescription = "no faults"\n[clients]\ncount = 1\ndeadline = "5s"\n')
     async with broken_server() as url, toxiproxy(tmp_path) as api, new_http_client() as http:
@@ -119,7 +112,7 @@ def test_bad_scenario_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_toxiproxy_killed_mid_run_is_an_error_then_restarted(tmp_path: Path) -> None:
-    _require_toxiproxy()
+    require_toxiproxy()
     report = tmp_path / "report"
     command = [sys.executable, "-m", "harness.cli", "run", "--parallel", "1", "--report-dir", str(report)]
     cli = subprocess.Popen(
@@ -169,7 +162,7 @@ def _children(pid: int) -> list[int]:
 
 
 def test_sigterm_stops_the_run_and_everything_it_started(tmp_path: Path) -> None:
-    _require_toxiproxy()
+    require_toxiproxy()
     cli = subprocess.Popen(
         [sys.executable, "-m", "harness.cli", "run", "--scenario", "network-interruption", "--report-dir", tmp_path],
         stdout=subprocess.PIPE,

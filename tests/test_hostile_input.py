@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ServerFactory
-from tests.raw_http import RawAnswer, raw_request, request
+from tests.helpers.raw_http import RawAnswer, raw_request, request
+from tests.helpers.servers import ServerFactory
 
 MARK = b"EVIL"
 S = b"/stream/search"

@@ -23,13 +23,14 @@ from harness.checks import Status
 from harness.cli import app
 from harness.errors import ConfigurationError, EnvironmentProblem
 from harness.history import History
+from harness.plan import make_plan
 from harness.profile import DEFAULT_PROFILE
 from harness.runner import Runner
 from harness.scenario import load_scenario
-from harness.target import Target, parse_headers
+from harness.target import Target, Timing, parse_headers
 from harness.toxiproxy import Proxy, find_binary, toxiproxy
 from harness.transport import new_http_client, route_through, upstream_address
-from tests.conftest import ServerFactory
+from tests.helpers.servers import ServerFactory
 
 _HEAD_LIMIT = 16 * 1024
 _SCENARIO = """
@@ -155,10 +156,12 @@ def test_the_proxy_dials_the_target_s_host_and_port(url: str, address: str) -> N
 
 def test_browser_clients_refuse_an_https_target_in_one_line() -> None:
     scenario = load_scenario(Path(__file__).parents[1] / "scenarios" / "browser-stall.toml")
-    runner = Runner(Target("https://sse.example/s", DEFAULT_PROFILE), None, None, chromium=object())  # type: ignore[arg-type]
+    target = Target("https://sse.example/s", DEFAULT_PROFILE)
+    runner = Runner(target, None, None, chromium=object())  # type: ignore[arg-type]
     proxy = Proxy("p", "127.0.0.1:5555", "sse.example:443", True)
+    plan = make_plan(scenario, target, Timing(heartbeat=0.25, silence=1.0, cap=6.0))
     with pytest.raises(ConfigurationError, match="run browser scenarios against an http target"):
-        runner._client(scenario, History(), proxy, {}, 5.0, 0)
+        runner._client(plan, History(), proxy, 0)
 
 
 @pytest.mark.parametrize("target", ["ftp://sse.example/s", "sse.example/stream", "https:///stream"])

@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from tests.test_end_to_end import _require_toxiproxy
+from tests.helpers.toxiproxy import require_toxiproxy
 
 SHORT = 'description = "short"\n[clients]\ncount = 1\nmax_tokens = 8\n'
 
@@ -42,7 +42,7 @@ def test_run_scenario_fixture(sse_run_scenario):
 
 
 def test_scenario_files_and_fixtures(pytester: pytest.Pytester) -> None:
-    _require_toxiproxy()
+    require_toxiproxy()
     scenarios = pytester.mkdir("scenarios")
     (scenarios / "short.toml").write_text('name = "short"\n' + SHORT)
     (scenarios / "wrong-ending.toml").write_text(
@@ -52,7 +52,7 @@ def test_scenario_files_and_fixtures(pytester: pytest.Pytester) -> None:
     options = ["--sse-report-dir", "report", "--junitxml", "junit.xml", "--sse-header", "X-Tenant: blue"]
     result = pytester.runpytest_subprocess("scenarios", "test_fixtures.py", *options, timeout=300)
     result.assert_outcomes(passed=3, failed=1)
-    result.stdout.fnmatch_lines(["*scenario wrong-ending failed*", "*duration_cap: c0000: ended with finished*"])
+    result.stdout.fnmatch_lines(["*scenario wrong-ending: fail*", "*duration_cap: fail: c0000: ended with finished*"])
     result.stdout.fnmatch_lines(["*evidence: {*"])
     cases = {case.get("name"): case for case in ET.parse(pytester.path / "junit.xml").getroot().iter("testcase")}
     properties = {p.get("name"): p.get("value") for p in cases["short"].iter("property")}

@@ -1,4 +1,4 @@
-"""The reference server against shared PROTOCOL.md, over real sockets."""
+"""The reference server against docs/protocol.md, over real sockets."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from harness.embedded import EmbeddedServer
-from tests.conftest import TEST_TIMING, ServerFactory
-from tests.streaming import metric, read_stream, seq_at_least, wait_for_metric
+from tests.helpers.servers import TEST_TIMING, ServerFactory
+from tests.helpers.streaming import metric, read_stream, seq_at_least, wait_for_metric
 
 pytestmark = pytest.mark.asyncio
 

@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from harness.embedded import EmbeddedServer
-from tests.conftest import ServerFactory
-from tests.raw_http import request
-from tests.streaming import metric, read_stream, wait_for_metric
+from tests.helpers.raw_http import request
+from tests.helpers.servers import ServerFactory
+from tests.helpers.streaming import metric, read_stream, wait_for_metric
 
 LONG = b"/stream/search?query=a+long+answer&max_tokens=4096"
 

@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from harness.checks import Status, run_checks
+from harness.checks import Status
 from harness.cli import app
 from harness.report import PARQUET, write_history, write_report
-from harness.runner import ScenarioRun
-from tests.histories import HistoryBuilder
-from tests.screenshots import assert_not_blank
+from harness.results import ScenarioRun
+from tests.helpers.histories import HistoryBuilder, changed, judge_all
+from tests.helpers.screenshots import assert_not_blank
 
 
 def runs() -> list[ScenarioRun]:
@@ -29,8 +29,10 @@ def runs() -> list[ScenarioRun]:
     bad_builder.complete(0.4)
     result = []
     for name, history in (("good", good), ("lossy", bad_builder.history)):
-        history.meta |= {"scenario": name, "description": f"{name} stream", "expect": {"max_reconnects": 0}}
-        run = ScenarioRun(name, f"{name} stream", history, run_checks(history), wall_seconds=1.5)
+        history.plan = changed(history.plan, expect={"max_reconnects": 0}).model_copy(
+            update={"scenario": name, "description": f"{name} stream"}
+        )
+        run = ScenarioRun(name, f"{name} stream", history, judge_all(history), wall_seconds=1.5)
         result.append(run)
     errored = ScenarioRun("errored", "an environment error", HistoryBuilder().history, error="toxiproxy answered 503")
     return [*result, errored]

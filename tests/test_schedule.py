@@ -9,7 +9,7 @@ import pytest
 
 from harness.errors import EnvironmentProblem
 from harness.history import History
-from harness.runner import ScenarioRun
+from harness.results import ScenarioRun
 from harness.scenario import Scenario
 from harness.schedule import SHARED_CLIENT_LIMIT, run_scenarios
 
@@ -34,6 +34,9 @@ class FakeRunner:
     overlaps: list[set[str]] = field(default_factory=list)
     restarts_seen: dict[str, int] = field(default_factory=dict)
 
+    async def restart_toxiproxy(self) -> None:
+        await self.api.restart()
+
     async def run(self, scenario: Scenario, _on_progress: object) -> ScenarioRun:
         self.running.add(scenario.name)
         self.overlaps.append(set(self.running))
@@ -52,7 +55,7 @@ def scenario(name: str, clients: int = 1, kind: str = "http") -> Scenario:
 
 async def schedule(runner: FakeRunner, scenarios: list[Scenario], parallel: int = 2) -> list[ScenarioRun]:
     done: list[str] = []
-    runs = await run_scenarios(runner, scenarios, parallel, lambda _s: None, lambda r: done.append(r.name))  # type: ignore[arg-type]
+    runs = await run_scenarios(runner, scenarios, parallel, lambda _s: None, lambda r: done.append(r.name))
     assert sorted(done) == sorted(runner.restarts_seen)  # on_done saw every scenario that ran
     return runs
 

@@ -12,7 +12,7 @@ import pytest
 from harness.transport import new_http_client
 from reference_server import collector
 from reference_server.collector import collect_if_overdue, collector_paused
-from tests.test_client import raw_server
+from tests.helpers.raw_server import raw_server
 
 
 def free_port() -> int:

@@ -28,7 +28,9 @@ from harness.browser.chromium import Chromium, first_line
 from harness.client import ClientResult, ClientSettings, Outcome
 from harness.errors import EnvironmentProblem
 from harness.history import History, Kind
+from harness.plan import LAG_SAMPLE_SECONDS
 from harness.profile import DEFAULT_PROFILE, TargetProfile
+from harness.target import DEFAULT_SILENCE_SECONDS
 from reference_server.page import PAGE_FILE, PAGE_HEADERS, STATIC_DIR
 
 PAGE_PREFIX = "/__sse-chaos/"
@@ -38,7 +40,6 @@ _PAGE_LOAD_TIMEOUT_MS = 15_000
 # The page enforces the client's deadline itself; this margin covers loading it.
 _OUTCOME_MARGIN_SECONDS = 10.0
 _CLOCK_SAMPLES = 5
-_LAG_SAMPLE_MS = 50
 _RECORDED_KINDS = {
     kind.value: kind
     for kind in (
@@ -65,7 +66,7 @@ window.sseChaosOptions = %s;
 (function sampleLag(due, everyMs) {
   const now = performance.now();
   const lagUs = Math.round(Math.max(0, now - due) * 1000);
-  if (typeof window.sseChaosRecord === "function") window.sseChaosRecord({ kind: "loop_lag", t: now, nbytes: lagUs });
+  if (typeof window.sseChaosRecord === "function") window.sseChaosRecord({ kind: "loop_lag", t: now, lagUs });
   setTimeout(() => sampleLag(now + everyMs, everyMs), everyMs);
 })(performance.now(), %d);
 window.sseChaosShownStates = [];
@@ -95,13 +96,16 @@ class BrowserClient:
         chromium: Chromium,
         profile: TargetProfile = DEFAULT_PROFILE,
         screenshot: Path | None = None,
+        lag_sample_seconds: float = LAG_SAMPLE_SECONDS,
     ) -> None:
+        """The page samples its own event-loop lag every `lag_sample_seconds`."""
         self.name = name
         self.settings = settings
         self.history = history
         self.chromium = chromium
         self.profile = profile
         self.screenshot = screenshot
+        self.lag_sample_seconds = lag_sample_seconds
         stream = httpx.URL(settings.url)
         self.origin = f"{stream.scheme}://{stream.netloc.decode('ascii')}"
         self.stream_path = stream.path
@@ -123,7 +127,7 @@ class BrowserClient:
         self._context = await browser.new_context(service_workers="block", viewport={"width": 1000, "height": 720})
         page = await self._context.new_page()
         await page.expose_function("sseChaosRecord", self._receive)
-        init_script = _INIT_SCRIPT % (json.dumps(self._page_options()), _LAG_SAMPLE_MS)
+        init_script = _INIT_SCRIPT % (json.dumps(self._page_options()), round(self.lag_sample_seconds * 1000))
         await page.add_init_script(script=init_script)
         await page.route(re.compile("^" + re.escape(self.origin + PAGE_PREFIX)), self._serve_page_file)
         page.on("pageerror", lambda error: self._note(f"page error: {error}"))
@@ -197,7 +201,7 @@ class BrowserClient:
         return {
             "headers": settings.headers,
             "silenceThresholdSeconds": settings.silence_threshold,
-            "defaultSilenceSeconds": profile.silence_threshold or 15.0,
+            "defaultSilenceSeconds": profile.silence_threshold or DEFAULT_SILENCE_SECONDS,
             "connectTimeoutSeconds": settings.connect_timeout,
             "maxAttempts": settings.max_attempts,
             "backoffInitialSeconds": settings.backoff_initial,
@@ -254,6 +258,8 @@ class _Recorder:
             "has_id": raw.get("hasId") is True,
             "data": str(raw.get("data", "")),
             "detail": str(raw.get("detail", "")),
+            "outcome": str(raw.get("outcome", "")),
+            "lag_us": _int(raw.get("lagUs"), 0),
         }
         self.history.add_at(self._to_ns(float(raw.get("t", 0.0))), self.name, kind, **values)
         self._connections = max(self._connections, connection + 1)
@@ -261,7 +267,7 @@ class _Recorder:
         if kind in _FIRST_ATTEMPT_ENDED and not self.first_attempt_ended.done():
             self.first_attempt_ended.set_result(None)
         if kind is Kind.OUTCOME:
-            self._outcome = (_outcome(values["detail"]), values["data"])
+            self._outcome = (_outcome(values["outcome"]), values["detail"])
             self.ended.set_result(None)
 
     def crashed(self) -> None:
@@ -270,7 +276,7 @@ class _Recorder:
 
     def give_up(self, detail: str) -> None:
         self._outcome = (Outcome.DEADLINE, detail)
-        self.history.add(self.name, Kind.OUTCOME, detail=Outcome.DEADLINE.value, data=detail)
+        self.history.add(self.name, Kind.OUTCOME, outcome=Outcome.DEADLINE.value, detail=detail)
         self.ended.cancel()
 
     def result(self) -> ClientResult:

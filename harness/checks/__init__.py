@@ -1,34 +1,72 @@
-"""Checks: pure functions from a History to a verdict. They never touch the network."""
+"""Checks: pure functions of a plan and its history to a verdict. They never touch the network.
+
+`CHECKS` is the one registry: the names scenarios may ask for, the order reports show them in,
+and the evidence keys that `compare` follows from run to run (`Metric`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
 
 from harness.checks.display import check_page_display
 from harness.checks.headers import check_headers
 from harness.checks.integrity import check_no_duplicates, check_no_loss, check_trace_propagation
 from harness.checks.lifecycle import check_completion, check_reconnect_bounds
-from harness.checks.results import CheckResult, Status
+from harness.checks.results import CheckResult, Status, Verdict
 from harness.checks.timing import check_duration_cap, check_heartbeat_timing
 from harness.history import History
+from harness.plan import Plan
 
-CHECKS: dict[str, Callable[[History], CheckResult]] = {
-    "headers": check_headers,
-    "heartbeat_timing": check_heartbeat_timing,
-    "duration_cap": check_duration_cap,
-    "no_duplicates": check_no_duplicates,
-    "no_loss": check_no_loss,
-    "trace_propagation": check_trace_propagation,
-    "completion": check_completion,
-    "reconnect_bounds": check_reconnect_bounds,
-    "page_display": check_page_display,
+
+@dataclass(frozen=True)
+class Metric:
+    """A number in a check's evidence that `compare` follows: `growth` says how a rise is judged
+    ("p99": by milliseconds, "reconnects": by a count, "duration": by a ratio, "info": never)."""
+
+    key: str
+    label: str
+    growth: Literal["p99", "reconnects", "duration", "info"]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    judge: Callable[[Plan, History], Verdict]
+    metrics: tuple[Metric, ...] = ()
+
+    def run(self, plan: Plan, history: History) -> CheckResult:
+        found = self.judge(plan, history)
+        return CheckResult(self.name, found.status, found.detail, found.evidence)
+
+
+CHECKS: dict[str, Check] = {
+    check.name: check
+    for check in (
+        Check("headers", check_headers),
+        Check(
+            "heartbeat_timing",
+            check_heartbeat_timing,
+            (
+                Metric("error_p50_ms", "heartbeat error p50 ms", "info"),
+                Metric("error_p99_ms", "heartbeat error p99 ms", "p99"),
+            ),
+        ),
+        Check("duration_cap", check_duration_cap, (Metric("longest_s", "longest stream s", "duration"),)),
+        Check("no_duplicates", check_no_duplicates),
+        Check("no_loss", check_no_loss),
+        Check("trace_propagation", check_trace_propagation),
+        Check("completion", check_completion),
+        Check("reconnect_bounds", check_reconnect_bounds, (Metric("max", "most reconnections", "reconnects"),)),
+        Check("page_display", check_page_display),
+    )
 }
 
 
-def run_checks(history: History) -> list[CheckResult]:
-    """The checks the scenario asked for (all by default), in catalogue order."""
-    wanted = history.meta.get("expect", {}).get("checks", list(CHECKS))
-    return [check(history) for name, check in CHECKS.items() if name in wanted]
+def run_checks(plan: Plan, history: History) -> list[CheckResult]:
+    """The checks the plan asks for, in registry order."""
+    return [check.run(plan, history) for name, check in CHECKS.items() if name in plan.expect.checks]
 
 
-__all__ = ["CHECKS", "CheckResult", "Status", "run_checks"]
+__all__ = ["CHECKS", "Check", "CheckResult", "Metric", "Status", "Verdict", "run_checks"]

@@ -6,26 +6,25 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from harness.checks.results import CheckResult, not_applicable, verdict
-from harness.checks.views import ClientView, client_views, content_payloads, joined_content, profile_of
+from harness.checks.results import Verdict, not_applicable, verdict
+from harness.checks.views import ClientView, client_views, content_payloads, joined_content
 from harness.history import History
+from harness.plan import Plan
 from harness.profile import TargetProfile
 
-DISPLAY = "page_display"
 
-
-def check_page_display(history: History) -> CheckResult:
-    profile = profile_of(history)
+def check_page_display(plan: Plan, history: History) -> Verdict:
+    profile = plan.profile
     shown = [client for client in client_views(history) if client.display is not None]
     if not shown:
-        return not_applicable(DISPLAY, "no browser client ran")
+        return not_applicable("no browser client ran")
     if profile.payload != "protocol":
-        return not_applicable(DISPLAY, "the target's payload has no answer text to compare")
-    baseline = (history.meta.get("baseline") or {}).get("content")
+        return not_applicable("the target's payload has no answer text to compare")
+    baseline = history.baseline.content if history.baseline is not None else None
     problems: list[str] = []
     for client in shown:
         problems += [f"{client.name}: {problem}" for problem in _page_problems(client, baseline, profile)]
-    return verdict(DISPLAY, problems, f"{len(shown)} pages showed the whole answer once", pages=len(shown))
+    return verdict(problems, f"{len(shown)} pages showed the whole answer once", pages=len(shown))
 
 
 def _page_problems(client: ClientView, baseline: str | None, profile: TargetProfile) -> list[str]:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from harness.checks.results import CheckResult, verdict
-from harness.checks.views import client_views, profile_of
+from harness.checks.results import Verdict, verdict
+from harness.checks.views import client_views
 from harness.history import History
+from harness.plan import Plan
 
-NAME = "headers"
 _NUMERIC = ("x-stream-max-seconds", "x-heartbeat-interval", "x-silence-threshold")
 _EXPECTED_VALUES = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
-def check_headers(history: History) -> CheckResult:
-    profile = profile_of(history)
-    required = [name.lower() for name in profile.required_headers]
+def check_headers(plan: Plan, history: History) -> Verdict:
+    required = [name.lower() for name in plan.profile.required_headers]
     problems: list[str] = []
     responses = 0
     for client in client_views(history):
@@ -24,8 +23,8 @@ def check_headers(history: History) -> CheckResult:
             where = f"{client.name}#{connection.number}"
             problems += [f"{where}: {problem}" for problem in _problems(connection.headers, required)]
     if responses == 0:
-        return verdict(NAME, ["no 200 response to inspect"], "", responses=0)
-    return verdict(NAME, problems, f"{responses} responses carried every required header", responses=responses)
+        return verdict(["no 200 response to inspect"], "", responses=0)
+    return verdict(problems, f"{responses} responses carried every required header", responses=responses)
 
 
 def _problems(headers: dict[str, str], required: list[str]) -> list[str]:

@@ -5,18 +5,15 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 
-from harness.checks.results import CheckResult, not_applicable, verdict
-from harness.checks.views import ClientView, client_views, content_payloads, joined_content, payload, profile_of
-from harness.history import History
-
-DUPLICATES = "no_duplicates"
-LOSS = "no_loss"
-TRACE = "trace_propagation"
+from harness.checks.results import Verdict, not_applicable, verdict
+from harness.checks.views import ClientView, client_views, content_payloads, joined_content, payload
+from harness.history import Baseline, History
+from harness.plan import Plan
 
 
-def check_no_duplicates(history: History) -> CheckResult:
+def check_no_duplicates(plan: Plan, history: History) -> Verdict:
     """Fails when the server sent any event id or content seq twice, even if the client dropped it."""
-    profile = profile_of(history)
+    profile = plan.profile
     problems: list[str] = []
     ids_seen = 0
     for client in client_views(history):
@@ -32,25 +29,25 @@ def check_no_duplicates(history: History) -> CheckResult:
             if twice:
                 problems.append(f"{client.name}: content seq {twice[0]} sent twice ({len(twice)} seqs repeated)")
     if ids_seen == 0 and profile.payload != "protocol":
-        return not_applicable(DUPLICATES, "the target sends no event ids")
-    return verdict(DUPLICATES, problems, f"{ids_seen} event ids, none repeated", event_ids=ids_seen)
+        return not_applicable("the target sends no event ids")
+    return verdict(problems, f"{ids_seen} event ids, none repeated", event_ids=ids_seen)
 
 
-def check_no_loss(history: History) -> CheckResult:
-    profile = profile_of(history)
+def check_no_loss(plan: Plan, history: History) -> Verdict:
+    profile = plan.profile
     if profile.payload != "protocol":
-        return not_applicable(LOSS, "the target's payload has no seq or checksum to verify")
-    baseline = history.meta.get("baseline") or {}
+        return not_applicable("the target's payload has no seq or checksum to verify")
+    baseline = history.baseline or Baseline()
     problems: list[str] = []
     verified = 0
     for client in client_views(history):
         found = _losses(client, profile.content_event, profile.terminal_events, baseline)
         problems += [f"{client.name}: {problem}" for problem in found]
         verified += not found
-    return verdict(LOSS, problems, f"{verified} answers re-assembled whole, in order", clients_verified=verified)
+    return verdict(problems, f"{verified} answers re-assembled whole, in order", clients_verified=verified)
 
 
-def _losses(client: ClientView, content_event: str, terminal_events: tuple[str, ...], baseline: dict) -> list[str]:
+def _losses(client: ClientView, content_event: str, terminal_events: tuple[str, ...], baseline: Baseline) -> list[str]:
     chunks = content_payloads(client.events, content_event)
     seqs = [chunk.get("seq") for chunk in chunks]
     expected = list(range(len(seqs)))
@@ -65,20 +62,20 @@ def _losses(client: ClientView, content_event: str, terminal_events: tuple[str, 
             problems.append(f"got {len(chunks)} chunks, the server says {terminal.get('total_chunks')}")
         if terminal.get("content_sha256") != hashlib.sha256(answer.encode()).hexdigest():
             problems.append("the re-assembled answer does not match content_sha256")
-    reference = baseline.get("content")
+    reference = baseline.content
     if reference is not None:
         common = min(len(answer), len(reference))
-        both_finished = terminal is not None and terminal.get("reason") == baseline.get("reason") == "finished"
+        both_finished = terminal is not None and terminal.get("reason") == baseline.reason == "finished"
         if answer[:common] != reference[:common] or (both_finished and answer != reference):
             problems.append("the answer differs from the fault-free baseline")
     return problems
 
 
-def check_trace_propagation(history: History) -> CheckResult:
-    profile = profile_of(history)
+def check_trace_propagation(plan: Plan, history: History) -> Verdict:
+    profile = plan.profile
     header = (profile.trace_header or "").lower()
     if not header and profile.payload != "protocol":
-        return not_applicable(TRACE, "the target carries no trace id")
+        return not_applicable("the target carries no trace id")
     problems: list[str] = []
     traced = 0
     for client in client_views(history):
@@ -93,4 +90,4 @@ def check_trace_propagation(history: History) -> CheckResult:
             traced += 1
         elif any(c.status == 200 for c in client.connections):
             problems.append(f"{client.name}: no trace id at all")
-    return verdict(TRACE, problems, f"{traced} clients kept one trace id throughout", clients=traced)
+    return verdict(problems, f"{traced} clients kept one trace id throughout", clients=traced)

@@ -14,6 +14,15 @@ class Status(StrEnum):
 
 
 @dataclass(frozen=True)
+class Verdict:
+    """What a check function finds; the registry names it (`CheckResult`)."""
+
+    status: Status
+    detail: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class CheckResult:
     name: str
     status: Status
@@ -24,14 +33,14 @@ class CheckResult:
         return {"name": self.name, "status": self.status.value, "detail": self.detail, "evidence": self.evidence}
 
 
-def verdict(name: str, problems: list[str], ok_detail: str, **evidence: Any) -> CheckResult:
+def verdict(problems: list[str], ok_detail: str, **evidence: Any) -> Verdict:
     """Pass with `ok_detail`, or fail naming the first problems and how many there were."""
     if not problems:
-        return CheckResult(name, Status.PASS, ok_detail, evidence)
+        return Verdict(Status.PASS, ok_detail, evidence)
     shown = "; ".join(problems[:3])
     more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
-    return CheckResult(name, Status.FAIL, shown + more, evidence | {"problems": len(problems)})
+    return Verdict(Status.FAIL, shown + more, evidence | {"problems": len(problems)})
 
 
-def not_applicable(name: str, why: str) -> CheckResult:
-    return CheckResult(name, Status.NOT_APPLICABLE, why)
+def not_applicable(why: str) -> Verdict:
+    return Verdict(Status.NOT_APPLICABLE, why)

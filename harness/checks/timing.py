@@ -6,32 +6,20 @@ from itertools import pairwise
 
 import numpy as np
 
-from harness.checks.results import CheckResult, not_applicable, verdict
-from harness.checks.views import (
-    ClientView,
-    FaultWindow,
-    client_views,
-    expectations,
-    fault_windows,
-    heartbeats,
-    payload,
-    profile_of,
-    timing_of,
-)
+from harness.checks.results import Verdict, not_applicable, verdict
+from harness.checks.views import ClientView, FaultWindow, client_views, fault_windows, heartbeats, payload
 from harness.history import HARNESS, History, Kind, Record
+from harness.plan import Plan
 
-HEARTBEAT = "heartbeat_timing"
 _LAG_SLACK_SECONDS = 0.06
-CAP = "duration_cap"
 
 
-def check_heartbeat_timing(history: History) -> CheckResult:
-    profile = profile_of(history)
-    interval = timing_of(history).get("heartbeat")
-    silence = timing_of(history).get("silence")
+def check_heartbeat_timing(plan: Plan, history: History) -> Verdict:
+    profile = plan.profile
+    interval, silence = plan.timing.heartbeat, plan.timing.silence
     if profile.heartbeat == "none" or interval is None:
-        return not_applicable(HEARTBEAT, "the target has no heartbeat or does not say its interval")
-    tolerance = expectations(history).get("heartbeat_tolerance", 0.06)
+        return not_applicable("the target has no heartbeat or does not say its interval")
+    tolerance = plan.expect.heartbeat_tolerance
     windows = fault_windows(history)
     lags = _lag_samples(history)
     errors: list[float] = []
@@ -91,10 +79,10 @@ def check_heartbeat_timing(history: History) -> CheckResult:
         | _loop_lag(lags)
     )
     if not errors and not problems:
-        return not_applicable(HEARTBEAT, "no two consecutive heartbeats arrived on a healthy link")
+        return not_applicable("no two consecutive heartbeats arrived on a healthy link")
     note = _lag_note(evidence, tolerance)
     ok = f"{len(errors)} intervals within ±{tolerance * 1000:.0f} ms of {interval:g} s{note}"
-    return verdict(HEARTBEAT, [p + note for p in problems], ok, **evidence)
+    return verdict([p + note for p in problems], ok, **evidence)
 
 
 def _lag_note(evidence: dict[str, float], tolerance: float) -> str:
@@ -117,15 +105,16 @@ def _judge(excess: float, limit: float, harness_lag: float) -> str:
 
 
 def _allowance(start: float, end: float, windows: list[FaultWindow]) -> float | None:
-    """Extra tolerance for a span inside a latency fault; None when a fault edge or other fault touches it."""
+    """Extra tolerance for a span the faults it touches grant slack to (lying wholly inside them);
+    None when it touches a fault edge or a fault that grants none: the span cannot be judged."""
     extra = 0.0
     for window in windows:
         if end < window.start or start > window.end:
             continue
         inside = window.start <= start and end <= window.end
-        if window.action != "latency" or not inside:
+        if window.slack.heartbeat_s is None or not inside:
             return None
-        extra = max(extra, 2 * window.attributes.get("jitter", 0) / 1000)
+        extra = max(extra, window.slack.heartbeat_s)
     return extra
 
 
@@ -133,7 +122,7 @@ def _lag_samples(history: History) -> dict[str, list[tuple[float, float]]]:
     """(time, lag) samples in seconds, by who took them: the harness, or a browser client's page."""
     samples: dict[str, list[tuple[float, float]]] = {}
     for record in history.of_kind(Kind.LOOP_LAG):
-        samples.setdefault(record.client, []).append((history.seconds(record), record.nbytes / 1e6))
+        samples.setdefault(record.client, []).append((history.seconds(record), record.lag_us / 1e6))
     return samples
 
 
@@ -173,13 +162,12 @@ def _loop_lag(lags: dict[str, list[tuple[float, float]]]) -> dict[str, float]:
     return evidence
 
 
-def check_duration_cap(history: History) -> CheckResult:
-    profile = profile_of(history)
-    cap = timing_of(history).get("cap")
+def check_duration_cap(plan: Plan, history: History) -> Verdict:
+    profile = plan.profile
+    cap = plan.timing.cap
     if cap is None:
-        return not_applicable(CAP, "the target does not advertise or declare a duration cap")
-    expect = expectations(history)
-    tolerance = expect.get("cap_tolerance", 0.5) + _max_latency(fault_windows(history))
+        return not_applicable("the target does not advertise or declare a duration cap")
+    tolerance = plan.expect.cap_tolerance + max((w.slack.delay_s for w in fault_windows(history)), default=0.0)
     problems: list[str] = []
     durations: list[float] = []
     capped = 0
@@ -193,7 +181,7 @@ def check_duration_cap(history: History) -> CheckResult:
             capped += 1
         if duration > cap + tolerance:
             problems.append(f"{client.name}: stream lasted {duration:.2f} s, cap {cap:g} s")
-        if expect.get("reason") == "duration_cap" and reason != "duration_cap":
+        if plan.expect.reason == "duration_cap" and reason != "duration_cap":
             problems.append(f"{client.name}: ended with {reason or 'no terminal event'}, not complete/duration_cap")
     evidence = {
         "cap_s": cap,
@@ -202,7 +190,7 @@ def check_duration_cap(history: History) -> CheckResult:
         "capped": capped,
         "longest_s": round(max(durations, default=0.0), 3),
     }
-    return verdict(CAP, problems, f"longest stream {evidence['longest_s']} s within cap {cap:g} s", **evidence)
+    return verdict(problems, f"longest stream {evidence['longest_s']} s within cap {cap:g} s", **evidence)
 
 
 def _stream_span(client: ClientView, history: History, terminal_events: tuple[str, ...]) -> tuple[float, Record | None]:
@@ -212,12 +200,3 @@ def _stream_span(client: ClientView, history: History, terminal_events: tuple[st
     if terminal is not None:
         return history.seconds(terminal) - start, terminal
     return (client.ended or start) - start, None
-
-
-def _max_latency(windows: list[FaultWindow]) -> float:
-    latencies = [
-        (w.attributes.get("latency", 0) + w.attributes.get("jitter", 0)) / 1000
-        for w in windows
-        if w.action == "latency"
-    ]
-    return max(latencies, default=0.0)

@@ -7,7 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.history import NEMESIS, History, Kind, Record
+from harness.faults import Slack
+from harness.history import NEMESIS, FaultNote, History, Kind, Record
 from harness.profile import TargetProfile
 
 
@@ -43,7 +44,7 @@ class FaultWindow:
     start: float
     end: float
     action: str
-    attributes: dict[str, Any]
+    slack: Slack
 
 
 def client_views(history: History) -> list[ClientView]:
@@ -62,7 +63,7 @@ def _add(view: ClientView, record: Record, at: float) -> None:
         view.connections.append(Connection(record.connection, at))
         return
     if kind == Kind.OUTCOME:
-        view.outcome, view.outcome_detail, view.ended = record.detail, record.data, at
+        view.outcome, view.outcome_detail, view.ended = record.outcome, record.detail, at
         return
     if kind == Kind.DUPLICATE:
         view.duplicates.append(record)
@@ -87,22 +88,22 @@ def _add(view: ClientView, record: Record, at: float) -> None:
 
 def fault_windows(history: History) -> list[FaultWindow]:
     """Fault windows in seconds; a fault never removed lasts to the end of the history."""
-    starts: dict[str, tuple[float, dict[str, Any]]] = {}
+    starts: dict[str, tuple[float, FaultNote]] = {}
     windows = []
     end_of_history = history.seconds(history.records[-1]) if history.records else 0.0
     for record in history.records:
         if record.kind == Kind.FAULT_START:
-            starts[record.event_id] = (history.seconds(record), json.loads(record.detail))
+            starts[record.event_id] = (history.seconds(record), FaultNote.model_validate_json(record.detail))
         elif record.kind == Kind.FAULT_END and record.event_id in starts:
-            start, spec = starts.pop(record.event_id)
-            windows.append(FaultWindow(start, history.seconds(record), spec["action"], spec.get("attributes", {})))
-    for start, spec in starts.values():
-        windows.append(FaultWindow(start, end_of_history, spec["action"], spec.get("attributes", {})))
+            start, note = starts.pop(record.event_id)
+            windows.append(FaultWindow(start, history.seconds(record), note.action, note.slack))
+    for start, note in starts.values():
+        windows.append(FaultWindow(start, end_of_history, note.action, note.slack))
     return windows
 
 
 def payload(record: Record) -> dict[str, Any]:
-    """An event's data as PROTOCOL.md JSON, or {} when it is not a JSON object."""
+    """An event's data as the contract's JSON (docs/protocol.md), or {} when it is not a JSON object."""
     try:
         value = json.loads(record.data)
     except ValueError:
@@ -111,7 +112,7 @@ def payload(record: Record) -> dict[str, Any]:
 
 
 def content_payloads(events: Iterable[Record], content_event: str) -> list[dict[str, Any]]:
-    """The content events' PROTOCOL.md payloads, in arrival order."""
+    """The content events' payloads (docs/protocol.md), in arrival order."""
     return [payload(event) for event in events if event.event == content_event]
 
 
@@ -124,15 +125,3 @@ def heartbeats(connection: Connection, profile: TargetProfile) -> list[Record]:
     if profile.heartbeat == "comment":
         return connection.comments
     return [event for event in connection.events if event.event == profile.heartbeat_event]
-
-
-def timing_of(history: History) -> dict[str, float | None]:
-    return history.meta.get("timing", {})
-
-
-def expectations(history: History) -> dict[str, Any]:
-    return history.meta.get("expect", {})
-
-
-def profile_of(history: History) -> TargetProfile:
-    return TargetProfile.model_validate(history.meta.get("profile", {}))

@@ -20,12 +20,9 @@ Everything the session starts (reference server, Toxiproxy) is stopped when it e
 
 from __future__ import annotations
 
-import asyncio
-import json
 import shutil
 import tempfile
-import threading
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,11 +31,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pytest
 
 from harness.errors import HarnessError
+from harness.pytest_plugin.loop import LoopThread
+from harness.pytest_plugin.toxiproxy import SyncProxy, SyncToxiproxy
+from harness.results import ScenarioRun, verdict_lines
 
 if TYPE_CHECKING:
-    from harness.runner import Runner, ScenarioRun
+    from harness.runner import Runner
     from harness.scenario import Scenario
-    from harness.toxiproxy import Proxy, ToxiproxyAPI
 
 T = TypeVar("T")
 _START_SECONDS = 60.0
@@ -57,35 +56,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--sse-report-dir", metavar="DIR", type=Path, help="write the report directory here")
 
 
-class _LoopThread:
-    """An event loop in a daemon thread; fixtures hand it coroutines and wait with a deadline."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="sse-chaos-loop", daemon=True)
-        self._thread.start()
-
-    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float) -> T:
-        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
-        try:
-            return future.result(timeout)
-        except TimeoutError:
-            future.cancel()
-            raise
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
-        if not self._thread.is_alive():
-            self.loop.close()
-
-
 @dataclass
 class _Session:
     """What a pytest session shares: the loop, the processes it started, the runs for the report."""
 
     config: pytest.Config
-    loop: _LoopThread = field(default_factory=_LoopThread)
+    loop: LoopThread = field(default_factory=LoopThread)
     stack: AsyncExitStack = field(default_factory=AsyncExitStack)
     work_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="sse-chaos-pytest-")))
     runs: list[ScenarioRun] = field(default_factory=list)
@@ -94,37 +70,24 @@ class _Session:
 
     def reference_server(self) -> str:
         if self._reference_url is None:
-            self._reference_url = self.loop.run(self._start_reference_server(), _START_SECONDS)
+            from harness.session import reference_server
+
+            started = reference_server(self.config.getoption("sse_timing"), self.work_dir)
+            self._reference_url = self.loop.run(self.stack.enter_async_context(started), _START_SECONDS)
         return self._reference_url
-
-    async def _start_reference_server(self) -> str:
-        from harness.embedded import embedded_server
-        from harness.runner import TIMING_PROFILES
-
-        timing = TIMING_PROFILES[self.config.getoption("sse_timing")]
-        server = await self.stack.enter_async_context(embedded_server(timing, self.work_dir / "reference-server.log"))
-        return server.stream_url
 
     def runner(self) -> Runner:
         if self._runner is None:
-            target = self.config.getoption("sse_target") or self.reference_server()
-            self._runner = self.loop.run(self._start_runner(target), _START_SECONDS)
+            from harness.profile import load_profile
+            from harness.session import harness_for
+            from harness.target import Target, parse_headers
+
+            profile = load_profile(self.config.getoption("sse_profile"))
+            url = self.config.getoption("sse_target") or self.reference_server()
+            target = Target(url, profile, parse_headers(self.config.getoption("sse_header"), profile))
+            started = harness_for(target, self.work_dir)
+            self._runner = self.loop.run(self.stack.enter_async_context(started), _START_SECONDS)
         return self._runner
-
-    async def _start_runner(self, target_url: str) -> Runner:
-        from harness.browser import chromium_on_demand
-        from harness.profile import load_profile
-        from harness.runner import Runner
-        from harness.target import Target, parse_headers
-        from harness.toxiproxy import toxiproxy
-        from harness.transport import new_http_client
-
-        profile = load_profile(self.config.getoption("sse_profile"))
-        target = Target(target_url, profile, parse_headers(self.config.getoption("sse_header"), profile))
-        api = await self.stack.enter_async_context(toxiproxy(self.work_dir))
-        http = await self.stack.enter_async_context(new_http_client())
-        chromium = await self.stack.enter_async_context(chromium_on_demand())
-        return Runner(target, api, http, chromium)
 
     def run_scenario(self, scenario: Scenario) -> ScenarioRun:
         run = self.loop.run(self.runner().run(scenario), _SCENARIO_SECONDS)
@@ -231,74 +194,15 @@ def _attach(item: pytest.Item, run: ScenarioRun) -> None:
 
 
 def _verdict_text(run: ScenarioRun) -> str:
-    lines = [f"{run.name}: {'pass' if run.passed else 'FAIL'} in {run.wall_seconds:.1f} s"]
-    if run.error:
-        lines.append(f"  error: {run.error}")
-    for result in run.results:
-        lines.append(f"  {result.name:<18} {result.status.value:<15} {result.detail}")
-    return "\n".join(lines)
+    lines = verdict_lines(run)
+    return "\n".join([f"{run.name}: {run.verdict} in {run.wall_seconds:.1f} s", *(f"  {line}" for line in lines)])
 
 
 def _failure_text(run: ScenarioRun) -> str:
-    lines = [f"scenario {run.name} failed"]
-    if run.error:
-        lines.append(f"error: {run.error}")
-    for result in run.results:
-        if result.status.value == "fail":
-            lines.append(f"{result.name}: {result.detail}")
-            lines.append(f"  evidence: {json.dumps(result.evidence, sort_keys=True)}")
-    return "\n".join(lines)
+    return "\n".join([f"scenario {run.name}: {run.verdict}", *verdict_lines(run, failed_only=True, evidence=True)])
 
 
 # --- fixtures ----------------------------------------------------------------------------
-
-
-@dataclass
-class SyncProxy:
-    """One Toxiproxy proxy with blocking controls; `url` is the target's URL at the proxy's
-    address. For an https target (whose certificate names the target, not the proxy), send
-    requests to the target's URL and `harness.transport.route_through(request, sse_proxy.proxy.address)`."""
-
-    proxy: Proxy
-    url: str
-    _api: ToxiproxyAPI
-    _call: Callable[[Awaitable[Any]], Any]
-
-    def add(self, action: str, name: str | None = None, stream: str = "downstream", **attributes: int) -> str:
-        """Add a toxic (Toxiproxy's attribute names); returns its name."""
-        from harness.toxiproxy import ToxicSpec, make_toxic
-
-        toxic_name = name or f"{action}-{stream}"
-        spec = ToxicSpec(name=toxic_name, toxic=make_toxic(action, attributes), stream=stream)  # type: ignore[arg-type]
-        self._call(self._api.add_toxic(self.proxy.name, spec))
-        return toxic_name
-
-    def remove(self, name: str) -> None:
-        self._call(self._api.remove_toxic(self.proxy.name, name))
-
-    def down(self) -> None:
-        self._call(self._api.set_enabled(self.proxy.name, False))
-
-    def up(self) -> None:
-        self._call(self._api.set_enabled(self.proxy.name, True))
-
-
-@dataclass
-class SyncToxiproxy:
-    """The session's Toxiproxy: `.url` and proxies to any upstream."""
-
-    api: ToxiproxyAPI
-    _call: Callable[[Awaitable[Any]], Any]
-
-    @property
-    def url(self) -> str:
-        return self.api.base_url
-
-    def proxy(self, name: str, upstream: str) -> Proxy:
-        return self._call(self.api.create_proxy(name, upstream))
-
-    def delete(self, name: str) -> None:
-        self._call(self.api.delete_proxy(name))
 
 
 @pytest.fixture(scope="session")
@@ -328,7 +232,7 @@ def sse_proxy(sse_toxiproxy: SyncToxiproxy, sse_target: str, request: pytest.Fix
     proxy = sse_toxiproxy.proxy(name, upstream_address(target))
     url = str(url_at(target, proxy.address))
     try:
-        yield SyncProxy(proxy, url, sse_toxiproxy.api, sse_toxiproxy._call)
+        yield SyncProxy(proxy, url, sse_toxiproxy.api, sse_toxiproxy.call)
     finally:
         sse_toxiproxy.delete(name)
 

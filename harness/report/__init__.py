@@ -13,11 +13,12 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from harness.checks import CHECKS, CheckResult, run_checks
+from harness.errors import ConfigurationError
 from harness.history import History
 from harness.report.charts import heartbeat_svg, timeline_svg
 from harness.report.files import write_atomic
 from harness.report.junit import junit_xml
-from harness.runner import ScenarioRun, summary_of
+from harness.results import ScenarioRun, summary_of
 
 HISTORIES = "histories"
 PARQUET = importlib.util.find_spec("pyarrow") is not None  # events.parquet too, when pyarrow is installed
@@ -40,21 +41,36 @@ def write_report(report_dir: Path, runs: list[ScenarioRun]) -> Path:
 
 
 def write_history(report_dir: Path, run: ScenarioRun) -> None:
-    payload = run.history.to_json() | {"wall_seconds": run.wall_seconds, "error": run.error}
+    payload = run.history.to_json() | {
+        "scenario": run.name,
+        "description": run.description,
+        "wall_seconds": run.wall_seconds,
+        "error": run.error,
+    }
     write_atomic(report_dir / HISTORIES / f"{run.name}.json", json.dumps(payload, ensure_ascii=False))
 
 
 def load_runs(report_dir: Path) -> list[ScenarioRun]:
     """Saved histories, re-checked offline (the checks never touch the network)."""
-    runs = []
-    for path in sorted((report_dir / HISTORIES).glob("*.json")):
+    return [_load_run(path) for path in sorted((report_dir / HISTORIES).glob("*.json"))]
+
+
+def _load_run(path: Path) -> ScenarioRun:
+    try:
         payload = json.loads(path.read_text())
         history = History.from_json(payload)
-        run = ScenarioRun(history.meta["scenario"], history.meta.get("description", ""), history)
-        run.error, run.wall_seconds = payload.get("error"), payload.get("wall_seconds", 0.0)
-        run.results = run_checks(history) if run.error is None else []
-        runs.append(run)
-    return runs
+    except (OSError, ValueError, ConfigurationError) as error:
+        raise ConfigurationError(f"{path}: {error}") from None
+    plan = history.plan
+    name, description = (plan.scenario, plan.description) if plan is not None else (path.stem, "")
+    run = ScenarioRun(
+        name, description, history, error=payload.get("error"), wall_seconds=payload.get("wall_seconds", 0)
+    )
+    if run.error is None and plan is None:
+        run.error = "the saved history has no plan: the run ended before it was planned"
+    if run.error is None and plan is not None:
+        run.results = run_checks(plan, history)
+    return run
 
 
 def _events_frame(runs: list[ScenarioRun]) -> pd.DataFrame:
@@ -93,13 +109,13 @@ def render_html(runs: list[ScenarioRun]) -> str:
             {r.name: r for r in run.results},
             timeline_svg(run.history),
             heartbeat_svg(run.history),
-            json.dumps(run.history.meta.get("faults", []), indent=2),
-            [str(path) for path in run.history.meta.get("screenshots", [])],
+            _faults_text(run.history),
+            list(run.history.screenshots),
         )
         for run in runs
     ]
     passed = all(run.passed for run in runs)
-    target = runs[0].history.meta.get("target", "?") if runs else "?"
+    target = next((run.history.plan.target for run in runs if run.history.plan is not None), "?")
     return env.get_template("report.html.j2").render(
         runs=views,
         passed=passed,
@@ -108,6 +124,24 @@ def render_html(runs: list[ScenarioRun]) -> str:
         target=target,
         written=_now(),
     )
+
+
+def _faults_text(history: History) -> str:
+    """The plan's fault timeline, one line per fault (a sweep's value range said once)."""
+    plan = history.plan
+    if plan is None:
+        return ""
+    lines = []
+    for planned in plan.timeline():
+        until = f"{planned.until:g} s" if planned.until is not None else "the end"
+        lines.append(f"{planned.fault_id}: {planned.fault.describe()}, from {planned.at:g} s to {until}")
+    if plan.sweep is not None:
+        values = plan.sweep.values
+        lines.append(
+            f"sweep: {plan.sweep.fault_id}'s {plan.sweep.attribute} from {values[0]} to {values[-1]}, one client each,"
+            f" {plan.sweep.lanes} lanes, each client's timeline from its own start"
+        )
+    return "\n".join(lines)
 
 
 def _now() -> str:

@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from harness.checks.views import client_views, fault_windows, heartbeats, profile_of, timing_of
+from harness.checks.views import client_views, fault_windows, heartbeats
 from harness.history import History, Kind
 
 # Text as SVG text, not glyph paths: faster to draw and a smaller page.
@@ -24,9 +24,9 @@ def timeline_svg(history: History) -> str:
     frame = history.to_frame()
     every_client = sorted(history.clients())
     clients = every_client[:_MAX_CLIENT_ROWS]
-    if not clients:
+    if not clients or history.plan is None:
         return ""
-    profile = profile_of(history)
+    profile = history.plan.profile
     fig, ax = plt.subplots(figsize=(10, max(2.2, 0.9 + 0.28 * len(clients))))
     if len(every_client) > len(clients):
         ax.set_title(f"first {len(clients)} of {len(every_client)} clients", fontsize=8, loc="left")
@@ -55,11 +55,12 @@ def timeline_svg(history: History) -> str:
 
 
 def heartbeat_svg(history: History) -> str:
-    profile = profile_of(history)
-    interval = timing_of(history).get("heartbeat")
+    if history.plan is None:
+        return ""
+    profile, interval = history.plan.profile, history.plan.timing.heartbeat
     if interval is None or profile.heartbeat == "none":
         return ""
-    tolerance = history.meta.get("expect", {}).get("heartbeat_tolerance", 0.0)
+    tolerance = history.plan.expect.heartbeat_tolerance
     points = []
     for client in client_views(history):
         for connection in client.connections:

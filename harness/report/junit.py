@@ -6,7 +6,7 @@ import json
 import xml.etree.ElementTree as ET
 
 from harness.checks import Status
-from harness.runner import ScenarioRun
+from harness.results import ScenarioRun
 
 
 def junit_xml(runs: list[ScenarioRun]) -> str:

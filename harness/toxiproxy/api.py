@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 
 from harness.errors import EnvironmentProblem
-from harness.toxiproxy.toxics import ToxicSpec
 
 # Toxiproxy answers 503 after 25 s while still holding its lock: stay well below that.
 API_TIMEOUT_SECONDS = 10.0
@@ -24,6 +23,26 @@ class ToxiproxyError(EnvironmentProblem):
 
 class ToxiproxyUnavailable(ToxiproxyError):
     """503 or no answer: the server is wedged or gone and must be restarted."""
+
+
+@dataclass(frozen=True)
+class ToxicSpec:
+    """A toxic as the API takes it: its name on the proxy, type, attributes, direction, toxicity."""
+
+    name: str
+    type: str
+    attributes: dict[str, Any]
+    stream: str = "downstream"
+    toxicity: float = 1.0
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "stream": self.stream,
+            "toxicity": self.toxicity,
+            "attributes": self.attributes,
+        }
 
 
 @dataclass(frozen=True)
@@ -92,17 +111,11 @@ class ToxiproxyAPI:
     async def add_toxic(self, proxy: str, spec: ToxicSpec) -> dict[str, Any]:
         return (await self._call("POST", f"/proxies/{proxy}/toxics", json=spec.to_api())).json()
 
-    async def update_toxic(self, proxy: str, spec: ToxicSpec) -> dict[str, Any]:
-        return (await self._call("PATCH", f"/proxies/{proxy}/toxics/{spec.name}", json=spec.to_api())).json()
-
     async def remove_toxic(self, proxy: str, name: str) -> None:
         await self._call("DELETE", f"/proxies/{proxy}/toxics/{name}")
 
     async def toxics(self, proxy: str) -> list[dict[str, Any]]:
         return (await self._call("GET", f"/proxies/{proxy}/toxics")).json()
-
-    async def reset(self) -> None:
-        await self._call("POST", "/reset")
 
     async def _call(self, method: str, path: str, json: dict[str, Any] | None = None) -> httpx.Response:
         try:

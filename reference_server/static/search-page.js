@@ -46,8 +46,8 @@ function showError(message) {
 }
 
 function debugLine(record) {
-  const { kind, t, connection, event, detail, nbytes } = record;
-  const what = event || detail || (nbytes ? `${nbytes} bytes` : "");
+  const { kind, t, connection, event, outcome, detail, nbytes } = record;
+  const what = [event, outcome, detail].filter(Boolean).join(" ") || (nbytes ? `${nbytes} bytes` : "");
   const lines = $("debug-log").textContent.split("\n").slice(-MAX_DEBUG_LINES);
   lines.push(`${(t / 1000).toFixed(3)} #${connection} ${kind} ${String(what).slice(0, 120)}`);
   $("debug-log").textContent = lines.join("\n");

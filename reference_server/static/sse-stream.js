@@ -1,5 +1,5 @@
 // A reconnecting Server-Sent Events stream for the browser: the robust client of
-// PROTOCOL.md, with the same behaviour as the harness's Python client (harness/client.py).
+// docs/protocol.md, with the same behaviour as the harness's Python client (harness/client.py).
 //
 // Why fetch and not EventSource: EventSource can neither read response headers nor send
 // custom ones. This client needs both: it reads the advertised X-Silence-Threshold and the
@@ -95,7 +95,7 @@ export class ReconnectingStream {
       .then((finished) => {
         clearTimeout(deadline);
         this._setState(State.DISCONNECTED);
-        this._record("outcome", { detail: finished.outcome, data: finished.message });
+        this._record("outcome", { outcome: finished.outcome, detail: finished.message });
         return { outcome: finished.outcome, detail: finished.message };
       });
   }

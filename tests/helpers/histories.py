@@ -1,12 +1,17 @@
-"""Build protocol-shaped histories by hand, to prove checks can fail."""
+"""Build protocol-shaped histories and their plans by hand, to prove checks can fail."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
-from harness.history import NEMESIS, History, Kind, Record
+from harness.checks import CHECKS, CheckResult, run_checks
+from harness.faults import make_fault
+from harness.history import NEMESIS, Baseline, FaultNote, History, Kind, Record
+from harness.plan import ClientPlan, Expectations, Plan, Request
 from harness.profile import DEFAULT_PROFILE
+from harness.target import Timing
 
 STREAM = "0123456789abcdef"
 TRACE = "a" * 32
@@ -22,21 +27,65 @@ HEADERS = {
 }
 
 
+def built_plan(heartbeat: float = 0.25) -> Plan:
+    """The plan of a fault-free scenario against the reference contract's fast timings."""
+    return Plan(
+        scenario="built",
+        description="built by hand",
+        profile=DEFAULT_PROFILE,
+        timing=Timing(heartbeat=heartbeat, silence=1.0, cap=6.0),
+        request=Request(url="http://127.0.0.1:1/stream/search", params={}),
+        clients=ClientPlan(kind="http", count=1, stagger=0.0, deadline=16.0, max_attempts=30),
+        faults=(),
+        sweep=None,
+        expect=Expectations(
+            checks=tuple(CHECKS),
+            outcome="complete",
+            reason=None,
+            min_reconnects=None,
+            max_reconnects=None,
+            heartbeat_tolerance=0.06,
+            cap_tolerance=0.5,
+        ),
+        hard_deadline=26.0,
+    )
+
+
+def changed(plan: Plan, **parts: dict[str, Any]) -> Plan:
+    """`plan` with fields of its parts changed, e.g. `changed(plan, expect={"max_reconnects": 0})`."""
+    return plan.model_copy(
+        update={name: getattr(plan, name).model_copy(update=values) for name, values in parts.items()}
+    )
+
+
+def judge(check: str, history: History) -> CheckResult:
+    assert history.plan is not None
+    return CHECKS[check].run(history.plan, history)
+
+
+def judge_all(history: History) -> list[CheckResult]:
+    assert history.plan is not None
+    return run_checks(history.plan, history)
+
+
 class HistoryBuilder:
     """One client's stream on a virtual clock; `t` is seconds since the epoch of the history."""
 
     def __init__(self, chunks: int = 8, heartbeat: float = 0.25) -> None:
-        self.history = History(
-            meta={
-                "scenario": "built",
-                "profile": DEFAULT_PROFILE.model_dump(mode="json"),
-                "timing": {"heartbeat": heartbeat, "silence": 1.0, "cap": 6.0},
-                "expect": {"heartbeat_tolerance": 0.06, "cap_tolerance": 0.5, "outcome": "complete"},
-            },
-            epoch_ns=0,
-        )
+        self.history = History(plan=built_plan(heartbeat), epoch_ns=0)
         self.chunks = [f" word{n}" for n in range(chunks)]
         self.connection = -1
+
+    def change(self, **parts: dict[str, Any]) -> HistoryBuilder:
+        """Change the plan's parts (`expect`, `timing`, `profile`...), see `changed`."""
+        assert self.history.plan is not None
+        self.history.plan = changed(self.history.plan, **parts)
+        return self
+
+    def baseline(self, content: str | None = None, reason: str = "finished") -> HistoryBuilder:
+        """The fault-free answer: by default, the chunks this builder streams."""
+        self.history.baseline = Baseline(content="".join(self.chunks) if content is None else content, reason=reason)
+        return self
 
     def add(self, t: float, kind: Kind, client: str = "c0", **values: object) -> Record:
         record = Record(int(t * 1e9), client, kind.value, **values)  # type: ignore[arg-type]
@@ -85,7 +134,7 @@ class HistoryBuilder:
             t, Kind.EVENT, connection=self.connection, event="complete", event_id=event_id, has_id=True,
             data=json.dumps(data),
         )  # fmt: skip
-        self.add(t, Kind.OUTCOME, connection=self.connection, detail="complete", data="terminal event")
+        self.add(t, Kind.OUTCOME, connection=self.connection, outcome="complete", detail="terminal event 'complete'")
 
     def display(
         self, t: float, answer: str | None = None, trace_id: str = TRACE, states: list[str] | None = None
@@ -95,10 +144,11 @@ class HistoryBuilder:
         answer = "".join(self.chunks) if answer is None else answer
         self.add(t, Kind.DISPLAY, data=answer, detail=json.dumps(shown))
 
-    def fault(self, start: float, end: float, action: str, **attributes: int) -> None:
-        detail = json.dumps({"action": action, "attributes": attributes})
-        self.add(start, Kind.FAULT_START, client=NEMESIS, event_id="f0", detail=detail)
-        self.add(end, Kind.FAULT_END, client=NEMESIS, event_id="f0", detail=detail)
+    def fault(self, start: float, end: float, action: str, fault_id: str = "f0", **attributes: int) -> None:
+        fault = make_fault(action, attributes)
+        note = FaultNote(action=action, description=fault.describe(), proxy="p", slack=fault.slack())
+        self.add(start, Kind.FAULT_START, client=NEMESIS, event_id=fault_id, detail=note.model_dump_json())
+        self.add(end, Kind.FAULT_END, client=NEMESIS, event_id=fault_id, detail=note.model_dump_json())
 
     def good_stream(self) -> HistoryBuilder:
         """Eight chunks over one second on one connection, heartbeats every 0.25 s."""

@@ -1,0 +1,91 @@
+"""The fault interface, the toxic base every Toxiproxy toxic shares, and the registry of kinds."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness.toxiproxy.api import ToxicSpec, ToxiproxyAPI
+
+NonNegativeInt = Annotated[int, Field(ge=0)]
+FAULT_TYPES: dict[str, type[Fault]] = {}
+
+
+class Slack(BaseModel):
+    """What a fault grants the timing checks while it is applied.
+
+    `heartbeat_s`: how far a heartbeat interval lying wholly inside the fault may stray beyond
+    the scenario's tolerance; None when heartbeat timing cannot be judged across the fault at
+    all (the interval is excluded). `delay_s`: how much later than on a healthy link the fault
+    may deliver a byte, which the duration cap allows on top of its tolerance.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    heartbeat_s: float | None = None
+    delay_s: float = 0.0
+
+
+class Fault(BaseModel):
+    """One fault kind, with its validated attributes. Subclasses set `kind` and register."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: ClassVar[str]
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if "kind" in cls.__dict__:
+            if cls.kind in FAULT_TYPES:
+                raise TypeError(f"two fault types are named {cls.kind!r}")
+            FAULT_TYPES[cls.kind] = cls
+
+    async def apply(self, api: ToxiproxyAPI, proxy: str, name: str) -> None:
+        """Put the fault on `proxy`; `name` identifies it until `undo`."""
+        raise NotImplementedError
+
+    async def undo(self, api: ToxiproxyAPI, proxy: str, name: str) -> None:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """One line for a person: the kind and its settings."""
+        return self.kind
+
+    def slack(self) -> Slack:
+        """By default a fault's span cannot be judged for heartbeat timing and delays nothing."""
+        return Slack()
+
+
+class Toxic(Fault):
+    """A Toxiproxy toxic: its attributes (the API's names), direction and toxicity."""
+
+    stream: Literal["downstream", "upstream"] = "downstream"
+    toxicity: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
+
+    def attributes(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"stream", "toxicity"})
+
+    async def apply(self, api: ToxiproxyAPI, proxy: str, name: str) -> None:
+        await api.add_toxic(proxy, ToxicSpec(name, self.kind, self.attributes(), self.stream, self.toxicity))
+
+    async def undo(self, api: ToxiproxyAPI, proxy: str, name: str) -> None:
+        await api.remove_toxic(proxy, name)
+
+    def describe(self) -> str:
+        settings = " ".join(f"{key}={value}" for key, value in self.attributes().items())
+        toxicity = f", toxicity {self.toxicity:g}" if self.toxicity < 1 else ""
+        return f"{self.kind} {settings} ({self.stream}{toxicity})".replace("  ", " ")
+
+
+def make_fault(kind: str, settings: dict[str, Any]) -> Fault:
+    """A validated fault; ValueError names the kind and the first problem."""
+    cls = FAULT_TYPES.get(kind)
+    if cls is None:
+        raise ValueError(f"unknown action {kind!r} (known: {', '.join(sorted(FAULT_TYPES))})")
+    try:
+        return cls.model_validate(settings)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        raise ValueError(f"action {kind!r}: {where + ': ' if where else ''}{problem['msg']}") from None

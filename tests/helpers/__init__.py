@@ -1,0 +1,1 @@
+"""Helpers the tests share: builders, servers, fixtures of data. No test module imports another."""
