@@ -200,7 +200,10 @@ def report(report_dir: Annotated[Path, typer.Argument(help="a report directory w
     """Re-check a saved run offline and re-render its report."""
     if not report_dir.is_dir():
         raise _fail(f"{report_dir}: no such report directory")
-    runs = load_runs(report_dir)
+    try:
+        runs = load_runs(report_dir)
+    except HarnessError as error:
+        raise _fail(str(error)) from None
     if not runs:
         raise _fail(f"{report_dir}: no saved histories in it")
     _publish(report_dir, runs)

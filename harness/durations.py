@@ -22,17 +22,21 @@ _SYMBOLS = {"heartbeat": "heartbeat", "heartbeats": "heartbeat", "silence": "sil
 
 def _terms(expression: str) -> list[tuple[int, float, str]]:
     """Split `a + b - c` into (sign, number, unit) terms; raise ValueError when malformed."""
+    if not expression.strip():
+        raise ValueError("a duration must not be empty")
+    pieces = re.split(r"\s*([+-])\s*", expression.strip())
+    signs, texts = ["+", *pieces[1::2]], pieces[0::2]
+    if texts[0] == "" and len(texts) > 1:  # a sign before the first term
+        signs, texts = signs[1:], texts[1:]
     terms = []
-    for sign, text in re.findall(r"([+-]?)\s*([^+-]+)", expression.strip()):
-        match = _TERM.fullmatch(text.strip())
-        if match is None or not (match["number"] or match["unit"]):
-            raise ValueError(f"cannot read duration {expression!r}: bad term {text.strip()!r}")
+    for sign, text in zip(signs, texts, strict=True):
+        match = _TERM.fullmatch(text)
+        if not text or match is None or not (match["number"] or match["unit"]):
+            raise ValueError(f"cannot read duration {expression!r}: bad term {text!r}")
         if match["number"] and match["unit"] in ("silence", "cap"):
             raise ValueError(f"cannot read duration {expression!r}: write '{match['unit']}' without a count")
         number = float(match["number"]) if match["number"] else 1.0
         terms.append((-1 if sign == "-" else 1, number, match["unit"] or "s"))
-    if not terms:
-        raise ValueError("a duration must not be empty")
     return terms
 
 

@@ -51,6 +51,12 @@ class Sweep(_Strict):
     step: Annotated[int, Field(ge=1)] = 1
     lanes: Annotated[int, Field(ge=1, le=500)] = 50
 
+    @model_validator(mode="after")
+    def _some_values(self) -> Sweep:
+        if self.stop <= self.start:
+            raise ValueError("a sweep's stop must be above its start")
+        return self
+
     def values(self) -> range:
         return range(self.start, self.stop, self.step)
 

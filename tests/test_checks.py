@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -216,17 +215,6 @@ def test_page_display_fails_a_page_that_doubled_the_answer_lost_the_trace_or_stu
 
 def test_page_display_is_not_applicable_without_a_browser_client() -> None:
     assert status("page_display", browser_stream().history) == Status.NOT_APPLICABLE
-
-
-def test_history_round_trips_through_json_and_frame(tmp_path: object) -> None:
-    history = HistoryBuilder().good_stream().history
-    restored = History.from_json(json.loads(json.dumps(history.to_json())))
-    assert restored.records == history.records
-    assert restored.plan == history.plan
-    assert restored.baseline == history.baseline
-    frame = restored.to_frame()
-    assert list(frame.columns[:3]) == ["t_ns", "t", "client"]
-    assert len(frame) == len(history.records)
 
 
 def late_first_heartbeat() -> HistoryBuilder:

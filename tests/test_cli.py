@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from typer.testing import CliRunner
 
 from harness.cli import app
@@ -14,3 +17,12 @@ def test_list_shows_every_scenario_and_which_use_a_browser() -> None:
     for path in catalogue():
         assert path.stem in result.stdout
     assert result.stdout.count("2 browser │") == 2  # the clients column
+
+
+def test_the_offline_commands_load_neither_the_runner_nor_the_browser() -> None:
+    """`sse-chaos report`, `list`, `compare` and the report's writers stay light: no Playwright."""
+    modules = ("harness.cli", "harness.report", "harness.report.junit", "harness.schedule", "harness.compare")
+    heavy = ("playwright", "harness.runner", "harness.browser", "harness.session")
+    code = f"import sys, {', '.join(modules)}; print(sorted(m for m in sys.modules if m.startswith({heavy!r})))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
