@@ -114,9 +114,6 @@ class RobustClient:
         self.trace_id: str | None = None
         self.retry_ms: int | None = None
         self.silence_threshold = settings.silence_threshold or profile.silence_threshold or DEFAULT_SILENCE_SECONDS
-        # what the server advertises (its headers), else what the profile declares
-        self.heartbeat_interval = profile.heartbeat_interval
-        self.stream_max_seconds = profile.stream_max_seconds
         self.connection = -1
         self.events = 0
         self._seen_ids: set[str] = set()
@@ -226,11 +223,9 @@ class RobustClient:
         trace_header = self.profile.trace_header
         if self.trace_id is None and trace_header and trace_header in headers:
             self.trace_id = headers[trace_header][:_MAX_HEADER_VALUE_CHARS]
-        profile = self.profile
-        self.heartbeat_interval = _advertised(headers, profile.interval_header) or self.heartbeat_interval
-        self.stream_max_seconds = _advertised(headers, profile.cap_header) or self.stream_max_seconds
         if self.settings.silence_threshold is None:
-            self.silence_threshold = _advertised(headers, profile.silence_header) or self.silence_threshold
+            advertised = _advertised(headers, self.profile.silence_header)
+            self.silence_threshold = advertised or self.silence_threshold
 
     async def _read_body(self, response: httpx.Response) -> None:
         parser = SSEParser(self.last_event_id, self.settings.max_line_bytes, self.settings.max_event_bytes)

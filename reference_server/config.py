@@ -47,12 +47,6 @@ class ServerConfig:
                 f"HEARTBEAT_INTERVAL ({self.heartbeat_interval})"
             )
 
-    def with_overrides(self, **overrides: float | int) -> ServerConfig:
-        merged = {f.name: getattr(self, f.name) for f in fields(self)} | overrides
-        config = ServerConfig(**merged)  # type: ignore[arg-type]
-        config.validate()
-        return config
-
 
 FAST_TIMING = {
     "stream_max_seconds": 6.0,
