@@ -7,7 +7,6 @@ that the probe and every client use.
 from __future__ import annotations
 
 import asyncio
-import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -33,7 +32,10 @@ _SET_BY_THE_HARNESS = {
 }
 
 
-# An advertised timing is a positive number of seconds below a day; anything else is no value.
+# An advertised timing is a plain decimal number of seconds (no sign, exponent or digit separator),
+# above 0 and below a day; anything else is no value. The page's advertisedSeconds (sse-stream.js)
+# follows the same rule, tested against this one.
+_ADVERTISED = re.compile(r"[ \t]*([0-9]+(?:\.[0-9]+)?)[ \t]*")
 _LONGEST_ADVERTISED_SECONDS = 86_400.0
 # The reference contract's silence threshold, for a target that neither advertises nor declares one.
 DEFAULT_SILENCE_SECONDS = 15.0
@@ -52,14 +54,12 @@ class Timing(BaseModel):
 
 
 def advertised_seconds(raw: str | None) -> float | None:
-    """A timing header's value in seconds: a positive number below a day, else None."""
-    if raw is None:
+    """A timing header's value in seconds: a positive decimal number below a day, else None."""
+    match = _ADVERTISED.fullmatch(raw) if raw is not None else None
+    if match is None:
         return None
-    try:
-        value = float(raw)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) and 0 < value < _LONGEST_ADVERTISED_SECONDS else None
+    value = float(match[1])
+    return value if 0 < value < _LONGEST_ADVERTISED_SECONDS else None
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,19 @@ class Finished extends Error {
   }
 }
 
+const ADVERTISED_SECONDS = /^[ \t]*([0-9]+(?:\.[0-9]+)?)[ \t]*$/;
+
+/**
+ * A timing header's value in seconds (a plain decimal number above 0 and below a day), else null:
+ * the harness's advertised_seconds (harness/target.py), rule for rule.
+ */
+export function advertisedSeconds(raw) {
+  const match = raw === null || raw === undefined ? null : ADVERTISED_SECONDS.exec(raw);
+  if (match === null) return null;
+  const value = Number(match[1]);
+  return value > 0 && value < 86_400 ? value : null;
+}
+
 export class ReconnectingStream {
   /**
    * Callbacks in `options`: onContent(event), onHeartbeat(eventOrComment), onComplete(event),
@@ -208,8 +221,7 @@ export class ReconnectingStream {
       this.traceId = response.headers.get(traceHeader).slice(0, MAX_HEADER_VALUE_CHARS);
     }
     if (silenceThresholdSeconds === null && silenceHeader) {
-      const advertised = Number(response.headers.get(silenceHeader));
-      if (advertised > 0 && advertised < 86_400) this.silenceThreshold = advertised;
+      this.silenceThreshold = advertisedSeconds(response.headers.get(silenceHeader)) ?? this.silenceThreshold;
     }
   }
 
