@@ -4,13 +4,13 @@ clients run, and records each fault as it goes in and comes out, with the slack 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Coroutine
+from http import HTTPStatus
 from typing import Any
 
 from harness.history import NEMESIS, FaultNote, History, Kind
 from harness.plan import PlannedFault, steps
-from harness.toxiproxy import ToxiproxyAPI
+from harness.toxiproxy import ToxiproxyAPI, ToxiproxyError, ToxiproxyUnavailable
 
 _CONCURRENT_API_CALLS = 16
 
@@ -29,10 +29,12 @@ class Nemesis:
     ) -> None:
         """Run the clients under the timeline, its clock started once `ready()` returns (faults
         at 0 s go in before the clients start); a failed fault ends the run; always heal."""
-        await self.apply_initial()
-        work = asyncio.create_task(clients)
-        timeline = asyncio.create_task(self._play_when(ready))
+        tasks: list[asyncio.Task[None]] = []
         try:
+            await self.apply_initial()
+            work = asyncio.create_task(clients)
+            timeline = asyncio.create_task(self._play_when(ready))
+            tasks = [work, timeline]
             pending: set[asyncio.Task[None]] = {work, timeline}
             while work in pending:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
@@ -40,9 +42,11 @@ class Nemesis:
                     raise error
             work.result()
         finally:
-            for task in (work, timeline):
+            if not tasks:  # an initial fault failed: the clients never started
+                clients.close()
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(work, timeline, return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
             await self.heal()
 
     async def _play_when(self, ready: Callable[[], Awaitable[None]] | None) -> None:
@@ -51,12 +55,16 @@ class Nemesis:
         await self.run(asyncio.get_running_loop().time())
 
     async def apply_initial(self) -> None:
-        """Faults at time 0 go in before any client connects."""
-        await asyncio.gather(*(self._bounded(self._apply(f)) for f in self.timeline if f.at == 0))
+        """Faults at time 0 go in before any client connects, side by side; when one fails, the
+        others have finished going in (or failed) before its error is raised, so heal finds them."""
+        initial = [self._bounded(self._apply(f)) for f in self.timeline if f.at == 0]
+        for outcome in await asyncio.gather(*initial, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def run(self, started_at: float) -> None:
         """Play the rest of the timeline; `started_at` is the loop time the timeline starts at.
-        Steps due at the same instant go out together."""
+        Steps due at one instant go out one after another, removals first."""
         loop = asyncio.get_running_loop()
         for step in steps(self.timeline):
             await asyncio.sleep(max(0.0, started_at + step.at - loop.time()))
@@ -67,21 +75,36 @@ class Nemesis:
             await call
 
     async def heal(self) -> None:
-        """Undo whatever is still applied (every path out of a scenario calls this)."""
+        """Undo whatever may still be applied (every path out of a scenario calls this); a fault
+        that cannot be undone is recorded as the nemesis's error."""
         for planned in self.timeline:
-            with contextlib.suppress(Exception):
+            try:
                 await self._undo(planned)
+            except Exception as error:
+                detail = f"could not undo {planned.fault_id}: {error}"[:300]
+                self.history.add(NEMESIS, Kind.ERROR, event_id=planned.fault_id, detail=detail)
 
     async def _apply(self, planned: PlannedFault) -> None:
-        await planned.fault.apply(self.api, self.proxy, planned.fault_id)
+        # Counted as applied before the call: a call cut short (cancelled, no answer) may still
+        # have gone in, and heal must undo it. Only a fault Toxiproxy refused is surely not in.
         self._active.add(planned.fault_id)
+        try:
+            await planned.fault.apply(self.api, self.proxy, planned.fault_id)
+        except ToxiproxyError as error:
+            if not isinstance(error, ToxiproxyUnavailable):
+                self._active.discard(planned.fault_id)
+            raise
         self._record(Kind.FAULT_START, planned)
 
     async def _undo(self, planned: PlannedFault) -> None:
         if planned.fault_id not in self._active:
             return
+        try:
+            await planned.fault.undo(self.api, self.proxy, planned.fault_id)
+        except ToxiproxyError as error:
+            if error.status != HTTPStatus.NOT_FOUND:  # not found: the fault, or its proxy, is gone already
+                raise
         self._active.discard(planned.fault_id)
-        await planned.fault.undo(self.api, self.proxy, planned.fault_id)
         self._record(Kind.FAULT_END, planned)
 
     def _record(self, kind: Kind, planned: PlannedFault) -> None:

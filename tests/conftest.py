@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import contextlib
+import itertools
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -8,7 +10,9 @@ import pytest
 import pytest_asyncio
 
 from harness.embedded import EmbeddedServer, embedded_server
+from harness.toxiproxy import ToxiproxyAPI, ToxiproxyError, toxiproxy
 from tests.helpers.servers import TEST_TIMING, ServerFactory
+from tests.helpers.toxiproxy import require_toxiproxy
 
 pytest_plugins = ["pytester"]
 
@@ -28,3 +32,28 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Embe
     """One shared reference server with test timings, for tests that do not change its config."""
     async with embedded_server(TEST_TIMING, tmp_path_factory.mktemp("server") / "server.log") as running:
         yield running
+
+
+# --- a real Toxiproxy for the fault and nemesis tests -------------------------------------------
+
+_proxy_numbers = itertools.count()
+
+
+@pytest_asyncio.fixture(scope="module")
+async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ToxiproxyAPI]:
+    """A Toxiproxy server of the test module's own, stopped after it."""
+    require_toxiproxy()
+    async with toxiproxy(tmp_path_factory.mktemp("toxiproxy")) as running:
+        yield running
+
+
+@pytest_asyncio.fixture
+async def proxy(api: ToxiproxyAPI) -> AsyncIterator[str]:
+    """A fresh proxy to a closed port (no traffic is sent), deleted afterwards."""
+    name = f"proxy-{next(_proxy_numbers)}"
+    await api.create_proxy(name, "127.0.0.1:9")
+    try:
+        yield name
+    finally:
+        with contextlib.suppress(ToxiproxyError):
+            await api.delete_proxy(name)

@@ -3,23 +3,17 @@ to a real Toxiproxy proxy."""
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import inspect
-import itertools
 import pkgutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import pytest_asyncio
 
 import harness.faults
 from harness.faults import FAULT_TYPES, Fault, Slack, Toxic, make_fault
-from harness.toxiproxy import ToxiproxyAPI, ToxiproxyError, toxiproxy
-from tests.helpers.toxiproxy import require_toxiproxy
+from harness.toxiproxy import ToxiproxyAPI
 
 # One valid fault of every kind, every attribute set to a value other than its default, so an
 # attribute that is dropped or renamed on the way to Toxiproxy shows.
@@ -214,35 +208,6 @@ def test_kind_names_are_unique_and_a_second_one_is_refused() -> None:
 
 # --- against the real Toxiproxy --------------------------------------------------------------
 
-_proxy_numbers = itertools.count()
-
-
-@pytest_asyncio.fixture(scope="module")
-async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ToxiproxyAPI]:
-    require_toxiproxy()
-    async with toxiproxy(tmp_path_factory.mktemp("toxiproxy")) as running:
-        yield running
-
-
-@pytest_asyncio.fixture
-async def proxy(api: ToxiproxyAPI) -> AsyncIterator[str]:
-    """A fresh proxy to a closed port (no traffic is sent), deleted afterwards."""
-    name = f"faults-{next(_proxy_numbers)}"
-    await api.create_proxy(name, "127.0.0.1:9")
-    try:
-        yield name
-    finally:
-        with contextlib.suppress(ToxiproxyError):
-            await api.delete_proxy(name)
-
-
-async def proxy_state(api: ToxiproxyAPI, name: str) -> dict[str, Any]:
-    """The proxy as Toxiproxy reports it (the API client has no read of one proxy)."""
-    async with httpx.AsyncClient(base_url=api.base_url, trust_env=False) as http:
-        response = await http.get(f"/proxies/{name}")
-    response.raise_for_status()
-    return response.json()
-
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("kind", TOXIC_KINDS)
@@ -253,7 +218,7 @@ async def test_a_toxic_puts_exactly_itself_on_the_proxy_and_undo_removes_it(
     await fault.apply(api, proxy, "f7")
     expected = {"name": "f7", "type": kind, "stream": "upstream", "toxicity": 0.5, "attributes": VALID[kind]}
     assert await api.toxics(proxy) == [expected]
-    assert (await proxy_state(api, proxy))["enabled"] is True
+    assert (await api.proxy(proxy)).enabled is True
     await fault.undo(api, proxy, "f7")
     assert await api.toxics(proxy) == []
 
@@ -278,10 +243,8 @@ async def test_two_toxics_are_undone_by_name(api: ToxiproxyAPI, proxy: str) -> N
 async def test_down_disables_the_proxy_and_undo_enables_it(api: ToxiproxyAPI, proxy: str) -> None:
     fault = make_fault("down", {})
     await fault.apply(api, proxy, "f3")
-    state = await proxy_state(api, proxy)
-    assert state["enabled"] is False
-    assert state["toxics"] == []
+    assert (await api.proxy(proxy)).enabled is False
+    assert await api.toxics(proxy) == []
     await fault.undo(api, proxy, "f3")
-    state = await proxy_state(api, proxy)
-    assert state["enabled"] is True
-    assert state["toxics"] == []
+    assert (await api.proxy(proxy)).enabled is True
+    assert await api.toxics(proxy) == []

@@ -98,6 +98,9 @@ class ToxiproxyAPI:
     async def version(self) -> str:
         return (await self._call("GET", "/version")).text.strip()
 
+    async def proxy(self, name: str) -> Proxy:
+        return _proxy((await self._call("GET", f"/proxies/{name}")).json())
+
     async def create_proxy(self, name: str, upstream: str, listen: str = "127.0.0.1:0") -> Proxy:
         body = {"name": name, "listen": listen, "upstream": upstream, "enabled": True}
         return _proxy((await self._call("POST", "/proxies", json=body)).json())
