@@ -23,7 +23,7 @@ import httpx
 from harness.history import History, Kind
 from harness.profile import DEFAULT_PROFILE, TargetProfile
 from harness.sse import Comment, Event, SSEParseError, SSEParser
-from harness.target import DEFAULT_SILENCE_SECONDS, advertised_seconds
+from harness.target import DEFAULT_SILENCE_SECONDS, seconds_if_advertised
 from harness.transport import route_through
 
 _MAX_HEADER_VALUE_CHARS = 256
@@ -316,7 +316,7 @@ def _error_details(data: str) -> tuple[bool, str]:
 
 
 def _advertised(headers: httpx.Headers, name: str | None) -> float | None:
-    return advertised_seconds(headers.get(name)) if name else None
+    return seconds_if_advertised(headers.get(name)) if name else None
 
 
 def _describe(error: Exception) -> str:

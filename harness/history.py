@@ -14,15 +14,17 @@ from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from harness.errors import ConfigurationError
-from harness.faults import Slack
+from harness.faults import FaultNote
 from harness.migrate import from_format_1
 from harness.plan import Plan
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FORMAT = 2
 
@@ -66,17 +68,7 @@ class Record:
 
 
 COLUMNS = [f.name for f in fields(Record)]
-
-
-class FaultNote(BaseModel):
-    """What a fault record says: which fault, on which proxy, and the slack it grants."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    action: str
-    description: str
-    proxy: str
-    slack: Slack
+_TYPES = {f.name: {"int": int, "str": str, "bool": bool}[str(f.type)] for f in fields(Record)}
 
 
 class Baseline(BaseModel):
@@ -125,6 +117,8 @@ class History:
         return (record.t_ns - self.epoch_ns) / 1e9
 
     def to_frame(self) -> pd.DataFrame:
+        import pandas as pd  # here: it takes 0.3 s to load, and only reports need frames
+
         frame = pd.DataFrame.from_records(map(attrgetter(*COLUMNS), self.records), columns=COLUMNS)
         frame.insert(1, "t", (frame["t_ns"] - self.epoch_ns) / 1e9)
         return frame
@@ -151,18 +145,41 @@ class History:
                 raise ConfigurationError(
                     f"a history of format {payload.get('format')!r}; this sse-chaos reads {FORMAT} (and 1)"
                 )
-            columns = payload["columns"]
-            records = [Record(**dict(zip(columns, row, strict=True))) for row in payload["records"]]
+            records = _records(payload["columns"], payload["records"])
             return cls(
                 plan=Plan.model_validate(payload["plan"]) if payload["plan"] is not None else None,
                 records=records,
-                epoch_ns=payload["epoch_ns"],
+                epoch_ns=_integer(payload["epoch_ns"], "epoch_ns"),
                 baseline=Baseline.model_validate(payload["baseline"]) if payload["baseline"] is not None else None,
                 screenshots=list(payload["screenshots"]),
             )
-        except (AttributeError, KeyError, TypeError, ValueError, ValidationError) as error:
+        except KeyError as error:
+            raise ConfigurationError(f"not a history sse-chaos wrote: no {error}") from None
+        except (AttributeError, TypeError, ValueError) as error:
             raise ConfigurationError(f"not a history sse-chaos wrote: {str(error).splitlines()[0][:200]}") from None
 
     @classmethod
     def load(cls, path: Path) -> History:
         return cls.from_json(json.loads(path.read_text()))
+
+
+def _records(columns: list[str], rows: list[list[Any]]) -> list[Record]:
+    """Saved rows as records, every field of its type and every JSON detail readable; ValueError else."""
+    if sorted(columns) != sorted(COLUMNS):
+        raise ValueError(f"its columns are not {', '.join(COLUMNS)}")
+    records = [Record(**dict(zip(columns, row, strict=True))) for row in rows]
+    for number, record in enumerate(records):
+        for name, kind in _TYPES.items():
+            if type(getattr(record, name)) is not kind:
+                raise ValueError(f"record {number}: {name} is not {kind.__name__}")
+        if record.kind in (Kind.FAULT_START, Kind.FAULT_END):
+            FaultNote.model_validate_json(record.detail)
+        elif record.kind == Kind.RESPONSE and not isinstance(json.loads(record.detail or "{}"), dict):
+            raise ValueError(f"record {number}: response headers are not an object")
+    return records
+
+
+def _integer(value: Any, name: str) -> int:
+    if type(value) is not int:
+        raise ValueError(f"{name} is not an integer")
+    return value

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from harness.faults import make_fault
+from harness.faults import FaultNote, make_fault
 from harness.plan import TEARDOWN_MARGIN_SECONDS
 
 _NOT_CLIENTS = ("nemesis", "harness")
@@ -23,15 +23,13 @@ def from_format_1(payload: dict[str, Any]) -> dict[str, Any]:
     columns = list(records[0]) if records else []
     return {
         "format": 2,
-        "scenario": meta.get("scenario", "?"),
-        "description": meta.get("description", ""),
         "plan": _plan(meta, rows) if "profile" in meta else None,
         "baseline": _baseline(meta.get("baseline")),
         "screenshots": meta.get("screenshots", []),
         "epoch_ns": payload["epoch_ns"],
         "columns": columns,
         "records": [list(record.values()) for record in records],
-    } | {key: payload[key] for key in ("wall_seconds", "error") if key in payload}
+    }
 
 
 def _record(row: dict[str, Any]) -> dict[str, Any]:
@@ -55,12 +53,7 @@ def _fault(spec: dict[str, Any]) -> dict[str, Any]:
 def _fault_note(spec: dict[str, Any]) -> dict[str, Any]:
     settings = _fault(spec)
     fault = make_fault(settings.pop("action"), settings)
-    return {
-        "action": fault.kind,
-        "description": fault.describe(),
-        "proxy": spec.get("proxy", ""),
-        "slack": fault.slack().model_dump(),
-    }
+    return FaultNote.of(fault, spec.get("proxy", "")).model_dump()
 
 
 def _plan(meta: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -94,7 +87,9 @@ def _plan(meta: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
 def _sweep(sweep: dict[str, Any] | None, faults: list[dict[str, Any]], clients: int) -> dict[str, Any] | None:
     if sweep is None:
         return None
-    swept = next(fault for fault in faults if sweep["attribute"] in fault["fault"])
+    swept = next((fault for fault in faults if sweep["attribute"] in fault["fault"]), None)
+    if swept is None:
+        raise ValueError(f"no fault has the swept attribute {sweep['attribute']!r}")
     values = list(range(sweep["start"], sweep["stop"], sweep.get("step", 1)))
     return {
         "fault_id": swept["fault_id"],

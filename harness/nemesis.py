@@ -8,7 +8,8 @@ from collections.abc import Awaitable, Callable, Coroutine
 from http import HTTPStatus
 from typing import Any
 
-from harness.history import NEMESIS, FaultNote, History, Kind
+from harness.faults import FaultNote
+from harness.history import NEMESIS, History, Kind
 from harness.plan import PlannedFault, steps
 from harness.toxiproxy import ToxiproxyAPI, ToxiproxyError, ToxiproxyUnavailable
 
@@ -79,7 +80,7 @@ class Nemesis:
         that cannot be undone is recorded as the nemesis's error."""
         for planned in self.timeline:
             try:
-                await self._undo(planned)
+                await self._undo(planned, gone_is_undone=True)
             except Exception as error:
                 detail = f"could not undo {planned.fault_id}: {error}"[:300]
                 self.history.add(NEMESIS, Kind.ERROR, event_id=planned.fault_id, detail=detail)
@@ -96,18 +97,19 @@ class Nemesis:
             raise
         self._record(Kind.FAULT_START, planned)
 
-    async def _undo(self, planned: PlannedFault) -> None:
+    async def _undo(self, planned: PlannedFault, gone_is_undone: bool = False) -> None:
+        """`gone_is_undone`: while healing, a fault (or proxy) Toxiproxy no longer has is undone;
+        during the timeline it is an error, since the clients would stream through nothing."""
         if planned.fault_id not in self._active:
             return
         try:
             await planned.fault.undo(self.api, self.proxy, planned.fault_id)
         except ToxiproxyError as error:
-            if error.status != HTTPStatus.NOT_FOUND:  # not found: the fault, or its proxy, is gone already
+            if not (gone_is_undone and error.status == HTTPStatus.NOT_FOUND):
                 raise
         self._active.discard(planned.fault_id)
         self._record(Kind.FAULT_END, planned)
 
     def _record(self, kind: Kind, planned: PlannedFault) -> None:
-        fault = planned.fault
-        note = FaultNote(action=fault.kind, description=fault.describe(), proxy=self.proxy, slack=fault.slack())
+        note = FaultNote.of(planned.fault, self.proxy)
         self.history.add(NEMESIS, kind, event_id=planned.fault_id, detail=note.model_dump_json())

@@ -32,7 +32,7 @@ BACKOFF_MAX_SECONDS = 1.0
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _fault_from_json(value: Any) -> Fault:
@@ -145,6 +145,7 @@ def make_plan(scenario: Scenario, target: Target, timing: Timing) -> Plan:
     stagger = resolve(clients.stagger, timing)
     count = scenario.client_count
     faults = tuple(_planned(index, fault, timing) for index, fault in enumerate(scenario.faults))
+    _check_timeline(scenario.name, faults)
     sweep = _sweep_plan(scenario, faults)
     # A sweep's lanes run their clients one after another; other clients start staggered.
     hard_deadline = deadline + stagger * count if sweep is None else deadline * math.ceil(count / sweep.lanes)
@@ -177,6 +178,26 @@ def _planned(index: int, fault: ScenarioFault, timing: Timing) -> PlannedFault:
     at = resolve(fault.at, timing)
     until = at + resolve(fault.duration, timing) if fault.duration is not None else None
     return PlannedFault(fault_id=f"f{index}", fault=fault.build(), at=at, until=until)
+
+
+def _check_timeline(scenario: str, faults: tuple[PlannedFault, ...]) -> None:
+    """Refuse what the nemesis cannot play faithfully: a fault that lasts no time (its removal
+    would come before it), and two `down`s at once (the first to end would bring the link up)."""
+    for fault in faults:
+        if fault.until is not None and fault.until <= fault.at:
+            raise ConfigurationError(f"scenario {scenario}: fault {fault.fault_id} lasts no time ('for' is 0)")
+    downs = [fault for fault in faults if fault.fault.kind == "down"]
+    for index, first in enumerate(downs):
+        for second in downs[index + 1 :]:
+            if _overlap(first, second):
+                raise ConfigurationError(
+                    f"scenario {scenario}: faults {first.fault_id} and {second.fault_id} take the link down at once"
+                )
+
+
+def _overlap(first: PlannedFault, second: PlannedFault) -> bool:
+    first_end, second_end = first.until or math.inf, second.until or math.inf
+    return first.at < second_end and second.at < first_end
 
 
 def _sweep_plan(scenario: Scenario, faults: tuple[PlannedFault, ...]) -> SweepPlan | None:

@@ -161,7 +161,7 @@ class Runner:
     def _client(self, plan: Plan, history: History, proxy: Proxy, index: int) -> Client:
         settings = ClientSettings(
             plan.request.url,
-            plan.request.params,
+            dict(plan.request.params),
             dict(self.target.headers),
             max_attempts=plan.clients.max_attempts,
             deadline=plan.clients.deadline,

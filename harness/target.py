@@ -7,6 +7,7 @@ that the probe and every client use.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -32,11 +33,10 @@ _SET_BY_THE_HARNESS = {
 }
 
 
-# An advertised timing is a plain decimal number of seconds (no sign, exponent or digit separator),
-# above 0 and below a day; anything else is no value. The page's advertisedSeconds (sse-stream.js)
-# follows the same rule, tested against this one.
-_ADVERTISED = re.compile(r"[ \t]*([0-9]+(?:\.[0-9]+)?)[ \t]*")
-_LONGEST_ADVERTISED_SECONDS = 86_400.0
+# An advertised timing is a decimal number of seconds (ASCII digits, an optional fraction and
+# exponent, no digit separators); zero or less advertises nothing. The page's advertisedSeconds
+# (sse-stream.js) follows the same rule, tested against this one.
+_DECIMAL = re.compile(r"[ \t]*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[ \t]*")
 # The reference contract's silence threshold, for a target that neither advertises nor declares one.
 DEFAULT_SILENCE_SECONDS = 15.0
 _PROBE_SECONDS = 15.0
@@ -46,7 +46,7 @@ _PROBE_HEADERS = {"Accept": "text/event-stream", "Accept-Encoding": "identity"}
 class Timing(BaseModel):
     """What the target advertises (or its profile declares), in seconds; None when neither says."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     heartbeat: float | None = None
     silence: float | None = None
@@ -54,12 +54,21 @@ class Timing(BaseModel):
 
 
 def advertised_seconds(raw: str | None) -> float | None:
-    """A timing header's value in seconds: a positive decimal number below a day, else None."""
-    match = _ADVERTISED.fullmatch(raw) if raw is not None else None
-    if match is None:
+    """A timing header's value in seconds; None when it is absent, zero or negative (nothing is
+    advertised). ValueError when it is not a finite decimal number."""
+    if raw is None:
         return None
-    value = float(match[1])
-    return value if 0 < value < _LONGEST_ADVERTISED_SECONDS else None
+    if not _DECIMAL.fullmatch(raw) or not math.isfinite(value := float(raw)):
+        raise ValueError(f"not a number of seconds: {raw[:32]!r}")
+    return value if value > 0 else None
+
+
+def seconds_if_advertised(raw: str | None) -> float | None:
+    """What a client adopts mid-stream: the advertised value, or nothing when it is malformed."""
+    try:
+        return advertised_seconds(raw)
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -97,7 +106,7 @@ def parse_headers(lines: Iterable[str], profile: TargetProfile) -> dict[str, str
     return headers
 
 
-def probe_params(profile: TargetProfile) -> dict[str, str]:
+def _probe_params(profile: TargetProfile) -> dict[str, str]:
     """The smallest request the target answers: one token of the reference contract, or nothing."""
     return {"query": "probe", "max_tokens": "1"} if profile.payload == "protocol" else {}
 
@@ -108,7 +117,7 @@ async def probe_timing(http: httpx.AsyncClient, target: Target) -> Timing:
     try:
         async with asyncio.timeout(_PROBE_SECONDS):
             headers = _PROBE_HEADERS | dict(target.headers)
-            request = http.build_request("GET", target.url, params=probe_params(target.profile), headers=headers)
+            request = http.build_request("GET", target.url, params=_probe_params(target.profile), headers=headers)
             response = await http.send(request, stream=True)
             await response.aclose()
     except (TimeoutError, httpx.HTTPError) as error:
@@ -124,10 +133,8 @@ async def probe_timing(http: httpx.AsyncClient, target: Target) -> Timing:
 
 
 def _probed(headers: httpx.Headers, name: str | None, declared: float | None) -> float | None:
-    raw = headers.get(name) if name else None
-    if raw is None:
-        return declared
-    value = advertised_seconds(raw)
-    if value is None:
-        raise ConfigurationError(f"the target's {name} is not a positive number of seconds: {raw[:32]!r}")
-    return value
+    try:
+        advertised = advertised_seconds(headers.get(name) if name else None)
+    except ValueError as error:
+        raise ConfigurationError(f"the target's {name} is {error}") from None
+    return advertised if advertised is not None else declared

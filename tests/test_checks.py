@@ -266,3 +266,13 @@ def test_early_gap_after_a_late_stamp_and_a_quiet_tail_are_forgiven_only_for_har
     if expected == Status.FAIL:
         assert "0.150 s apart" in result.detail
         assert "last 0.450 s" in result.detail
+
+
+def test_every_metric_compare_follows_is_in_its_check_s_evidence() -> None:
+    history = HistoryBuilder().good_stream().history
+    history.plan = changed(history.plan, expect={"max_reconnects": 0})
+    results = {result.name: result for result in judge_all(history)}
+    followed = [(check.name, metric.key) for check in CHECKS.values() for metric in check.metrics]
+    assert followed
+    for name, key in followed:
+        assert key in results[name].evidence, (name, key)

@@ -248,3 +248,9 @@ async def test_down_disables_the_proxy_and_undo_enables_it(api: ToxiproxyAPI, pr
     await fault.undo(api, proxy, "f3")
     assert (await api.proxy(proxy)).enabled is True
     assert await api.toxics(proxy) == []
+
+
+@pytest.mark.parametrize("slack", [{"heartbeat_s": float("nan")}, {"delay_s": float("inf")}, {"delay_s": -0.1}])
+def test_slack_is_a_finite_amount_of_time(slack: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match=r"finite|greater than or equal to 0"):
+        Slack.model_validate(slack)

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from harness.faults import make_fault
-from harness.history import NEMESIS, FaultNote, History, Kind
+from harness.faults import FaultNote, make_fault
+from harness.history import NEMESIS, History, Kind
 from harness.nemesis import Nemesis
 from harness.plan import PlannedFault
 from harness.toxiproxy import ToxicSpec, ToxiproxyAPI, ToxiproxyError
@@ -290,3 +290,18 @@ async def test_an_initial_fault_that_fails_heals_the_other_initial_faults(api: T
         assert moves(history) == [("start", "f0"), ("end", "f0")]
     finally:
         work.close()  # never started: no "never awaited" warning
+
+
+@pytest.mark.asyncio
+async def test_a_fault_gone_before_its_undo_ends_the_run_with_toxiproxy_s_error(api: ToxiproxyAPI, proxy: str) -> None:
+    """Mid-timeline, a 404 on an undo means the proxy is not what the nemesis thinks: an error, not a pass."""
+    history = History()
+
+    async def clients() -> None:
+        await until(lambda: started(history, "f0"))
+        await api.remove_toxic(proxy, "f0")
+        await asyncio.sleep(5)
+
+    with pytest.raises(ToxiproxyError) as raised:
+        await Nemesis(api, history, proxy, (planned("f0", "latency", 0.0, 0.2, latency=10),)).alongside(clients())
+    assert raised.value.status == 404

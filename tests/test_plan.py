@@ -133,3 +133,27 @@ def test_a_plan_survives_a_json_round_trip_with_every_fault_kind() -> None:
     assert restored == plan
     assert restored.faults[1].fault.slack() == plan.faults[1].fault.slack()
     assert restored.expect.checks == ("no_loss", "completion")
+
+
+def test_a_fault_that_lasts_no_time_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="fault f0 lasts no time"):
+        plan_of({"faults": [{"at": "1s", "for": 0, "action": "bandwidth", "attributes": {"rate": 0}}]})
+
+
+@pytest.mark.parametrize(
+    ("second", "refused"),
+    [({"at": "1.5s", "for": "1s"}, True), ({"at": "0.5s"}, True), ({"at": "2s", "for": "1s"}, False)],
+)
+def test_two_downs_at_once_are_refused(second: dict[str, Any], refused: bool) -> None:
+    faults = [{"at": "1s", "for": "1s", "action": "down"}, {"action": "down", **second}]
+    if refused:
+        with pytest.raises(ConfigurationError, match="faults f0 and f1 take the link down at once"):
+            plan_of({"faults": faults})
+    else:
+        assert len(plan_of({"faults": faults}).faults) == 2
+
+
+def test_a_plan_refuses_numbers_that_are_not_finite() -> None:
+    plan = plan_of({})
+    with pytest.raises(ValueError, match="finite"):
+        Plan.model_validate_json(plan.model_dump_json().replace('"cap_tolerance":0.5', '"cap_tolerance":NaN'))

@@ -6,7 +6,9 @@ import json
 import re
 import shutil
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -118,3 +120,56 @@ def test_report_page_renders_in_headless_chromium(report_dir: Path) -> None:
     assert problems == []
     (report_dir / "report.png").write_bytes(screenshot)
     assert_not_blank(screenshot)
+
+
+def _spoil_record(field: str, value: object, kind: str | None = None) -> Callable[[dict[str, Any]], None]:
+    """Set `field` of the first record (of `kind`, when given) to `value`."""
+
+    def spoil(saved: dict[str, Any]) -> None:
+        columns = saved["columns"]
+        row = next(r for r in saved["records"] if kind is None or r[columns.index("kind")] == kind)
+        row[columns.index(field)] = value
+
+    return spoil
+
+
+@pytest.mark.parametrize(
+    ("spoil", "message"),
+    [
+        (_spoil_record("t_ns", "soon"), "t_ns is not int"),
+        (_spoil_record("nbytes", None), "nbytes is not int"),
+        (_spoil_record("kind", 7), "kind is not str"),
+        (_spoil_record("detail", "{not json", kind="response"), "not a history sse-chaos wrote"),
+        (_spoil_record("detail", "[1]", kind="response"), "response headers are not an object"),
+        (_spoil_record("detail", '{"action": "down"}', kind="fault_start"), "not a history sse-chaos wrote"),
+        (lambda saved: saved.update(epoch_ns="0"), "epoch_ns is not an integer"),
+        (lambda saved: saved.update(wall_seconds="long"), "its error or wall_seconds is not what sse-chaos writes"),
+        (lambda saved: saved.update(error=3), "its error or wall_seconds is not what sse-chaos writes"),
+        (lambda saved: saved.pop("plan"), "not a history sse-chaos wrote: no 'plan'"),
+        (lambda saved: saved["columns"].pop(), "its columns are not"),
+    ],
+)
+def test_a_spoilt_history_is_one_line_from_sse_chaos_report(
+    report_dir: Path, spoil: Callable[[dict[str, Any]], None], message: str
+) -> None:
+    path = report_dir / "histories" / "good.json"
+    saved = json.loads(path.read_text())
+    if saved["plan"] is not None:
+        saved["records"].append([0, "nemesis", "fault_start", -1, -1, 0, 0, "", "f0", False, "", "{}", "", 0])
+        saved["records"][-1][saved["columns"].index("detail")] = json.dumps(
+            {"action": "down", "description": "down", "proxy": "p", "slack": {"heartbeat_s": None, "delay_s": 0.0}}
+        )
+    spoil(saved)
+    path.write_text(json.dumps(saved))
+    result = CliRunner().invoke(app, ["report", str(report_dir)])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert message in result.output
+    assert f"{path}:" in " ".join(result.output.split())
+
+
+def test_a_history_nested_too_deep_is_one_line(report_dir: Path) -> None:
+    (report_dir / "histories" / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    result = CliRunner().invoke(app, ["report", str(report_dir)])
+    assert result.exit_code == 2
+    assert "nested too deep to be a history" in result.output

@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.faults import Slack
-from harness.history import NEMESIS, FaultNote, History, Kind, Record
+from harness.faults import FaultNote, Slack
+from harness.history import NEMESIS, History, Kind, Record
 from harness.profile import TargetProfile
 
 

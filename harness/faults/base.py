@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -21,10 +22,25 @@ class Slack(BaseModel):
     may deliver a byte, which the duration cap allows on top of its tolerance.
     """
 
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    heartbeat_s: Annotated[float, Field(ge=0)] | None = None
+    delay_s: Annotated[float, Field(ge=0)] = 0.0
+
+
+class FaultNote(BaseModel):
+    """What the history says of a fault as it goes in or comes out: which, where, and its slack."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    heartbeat_s: float | None = None
-    delay_s: float = 0.0
+    action: str
+    description: str
+    proxy: str
+    slack: Slack
+
+    @classmethod
+    def of(cls, fault: Fault, proxy: str) -> FaultNote:
+        return cls(action=fault.kind, description=fault.describe(), proxy=proxy, slack=fault.slack())
 
 
 class Fault(BaseModel):
@@ -41,12 +57,13 @@ class Fault(BaseModel):
                 raise TypeError(f"two fault types are named {cls.kind!r}")
             FAULT_TYPES[cls.kind] = cls
 
+    @abstractmethod
     async def apply(self, api: ToxiproxyAPI, proxy: str, name: str) -> None:
         """Put the fault on `proxy`; `name` identifies it until `undo`."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def undo(self, api: ToxiproxyAPI, proxy: str, name: str) -> None:
-        raise NotImplementedError
+        """Take it off again."""
 
     def describe(self) -> str:
         """One line for a person: the kind and its settings."""
@@ -73,9 +90,9 @@ class Toxic(Fault):
         await api.remove_toxic(proxy, name)
 
     def describe(self) -> str:
-        settings = " ".join(f"{key}={value}" for key, value in self.attributes().items())
+        settings = [f"{key}={value}" for key, value in self.attributes().items()]
         toxicity = f", toxicity {self.toxicity:g}" if self.toxicity < 1 else ""
-        return f"{self.kind} {settings} ({self.stream}{toxicity})".replace("  ", " ")
+        return " ".join([self.kind, *settings, f"({self.stream}{toxicity})"])
 
 
 def make_fault(kind: str, settings: dict[str, Any]) -> Fault:

@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -59,18 +60,27 @@ def _load_run(path: Path) -> ScenarioRun:
     try:
         payload = json.loads(path.read_text())
         history = History.from_json(payload)
+    except RecursionError:
+        raise ConfigurationError(f"{path}: nested too deep to be a history") from None
     except (OSError, ValueError, ConfigurationError) as error:
         raise ConfigurationError(f"{path}: {error}") from None
+    error, wall_seconds = payload.get("error"), payload.get("wall_seconds", 0.0)
+    if not isinstance(error, str | None) or isinstance(wall_seconds, bool) or not isinstance(wall_seconds, int | float):
+        raise ConfigurationError(f"{path}: its error or wall_seconds is not what sse-chaos writes")
     plan = history.plan
-    name, description = (plan.scenario, plan.description) if plan is not None else (path.stem, "")
-    run = ScenarioRun(
-        name, description, history, error=payload.get("error"), wall_seconds=payload.get("wall_seconds", 0)
-    )
+    name, description = (plan.scenario, plan.description) if plan is not None else _saved_names(payload, path)
+    run = ScenarioRun(name, description, history, error=error, wall_seconds=float(wall_seconds))
     if run.error is None and plan is None:
         run.error = "the saved history has no plan: the run ended before it was planned"
     if run.error is None and plan is not None:
         run.results = run_checks(plan, history)
     return run
+
+
+def _saved_names(payload: dict[str, Any], path: Path) -> tuple[str, str]:
+    """The name and description of a run that ended before it was planned, as `write_history` saved them."""
+    saved = payload.get("meta", payload)  # the first format kept them in its meta
+    return str(saved.get("scenario") or path.stem)[:100], str(saved.get("description") or "")[:500]
 
 
 def _events_frame(runs: list[ScenarioRun]) -> pd.DataFrame:
@@ -86,6 +96,7 @@ class _RunView:
     name: str
     description: str
     passed: bool
+    verdict: str
     error: str | None
     wall_seconds: float
     results: list[CheckResult]
@@ -103,6 +114,7 @@ def render_html(runs: list[ScenarioRun]) -> str:
             run.name,
             run.description,
             run.passed,
+            run.verdict,
             run.error,
             run.wall_seconds,
             run.results,

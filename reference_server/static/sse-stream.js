@@ -59,17 +59,16 @@ class Finished extends Error {
   }
 }
 
-const ADVERTISED_SECONDS = /^[ \t]*([0-9]+(?:\.[0-9]+)?)[ \t]*$/;
+const DECIMAL = /^[ \t]*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[ \t]*$/;
 
 /**
- * A timing header's value in seconds (a plain decimal number above 0 and below a day), else null:
- * the harness's advertised_seconds (harness/target.py), rule for rule.
+ * A timing header's value in seconds (a finite decimal number above 0), else null: absent, zero
+ * or less, or malformed. The harness's seconds_if_advertised (harness/target.py), rule for rule.
  */
 export function advertisedSeconds(raw) {
-  const match = raw === null || raw === undefined ? null : ADVERTISED_SECONDS.exec(raw);
-  if (match === null) return null;
-  const value = Number(match[1]);
-  return value > 0 && value < 86_400 ? value : null;
+  if (raw === null || raw === undefined || !DECIMAL.test(raw)) return null;
+  const value = Number(raw.trim());
+  return Number.isFinite(value) && value > 0 ? value : null;
 }
 
 export class ReconnectingStream {

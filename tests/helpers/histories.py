@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 from harness.checks import CHECKS, CheckResult, run_checks
-from harness.faults import make_fault
-from harness.history import NEMESIS, Baseline, FaultNote, History, Kind, Record
+from harness.faults import FaultNote, make_fault
+from harness.history import NEMESIS, Baseline, History, Kind, Record
 from harness.plan import ClientPlan, Expectations, Plan, Request
 from harness.profile import DEFAULT_PROFILE
 from harness.target import Timing
@@ -145,8 +145,7 @@ class HistoryBuilder:
         self.add(t, Kind.DISPLAY, data=answer, detail=json.dumps(shown))
 
     def fault(self, start: float, end: float, action: str, fault_id: str = "f0", **attributes: int) -> None:
-        fault = make_fault(action, attributes)
-        note = FaultNote(action=action, description=fault.describe(), proxy="p", slack=fault.slack())
+        note = FaultNote.of(make_fault(action, attributes), "p")
         self.add(start, Kind.FAULT_START, client=NEMESIS, event_id=fault_id, detail=note.model_dump_json())
         self.add(end, Kind.FAULT_END, client=NEMESIS, event_id=fault_id, detail=note.model_dump_json())
 
