@@ -7,12 +7,12 @@ import asyncio
 import httpx
 
 from harness.checks.views import content_payloads, joined_content, payload
-from harness.client import ClientSettings, RobustClient
+from harness.client import ClientSettings, Outcome, RobustClient
+from harness.errors import EnvironmentProblem
 from harness.history import Baseline, History, Kind
 from harness.target import Target
 
 _ATTEMPTS = 3
-_DEADLINE_SECONDS = 600.0
 
 
 class Baselines:
@@ -23,21 +23,28 @@ class Baselines:
         self.http = http
         self._fetched: dict[tuple[tuple[str, str], ...], asyncio.Future[Baseline]] = {}
 
-    async def get(self, params: dict[str, str]) -> Baseline:
+    async def get(self, params: dict[str, str], deadline: float) -> Baseline:
+        """The answer to `params`, fetched within `deadline` seconds by whichever scenario asks first.
+        EnvironmentProblem when the target did not give it whole: an empty baseline would match
+        anything."""
         key = tuple(sorted(params.items()))
         if key not in self._fetched:
-            self._fetched[key] = asyncio.ensure_future(self._fetch(params))
+            self._fetched[key] = asyncio.ensure_future(self._fetch(params, deadline))
         return await asyncio.shield(self._fetched[key])
 
-    async def _fetch(self, params: dict[str, str]) -> Baseline:
+    async def _fetch(self, params: dict[str, str], deadline: float) -> Baseline:
         profile = self.target.profile
         if profile.payload != "protocol":
             return Baseline()
         history = History()
         settings = ClientSettings(
-            self.target.url, params, dict(self.target.headers), max_attempts=_ATTEMPTS, deadline=_DEADLINE_SECONDS
+            self.target.url, params, dict(self.target.headers), max_attempts=_ATTEMPTS, deadline=deadline
         )
-        await RobustClient("baseline", settings, history, self.http, profile).run()
+        result = await RobustClient("baseline", settings, history, self.http, profile).run()
+        if result.outcome != Outcome.COMPLETE:
+            raise EnvironmentProblem(
+                f"the fault-free baseline could not be fetched whole: {result.outcome.value}, {result.detail[:200]!r}"
+            )
         events = history.of_kind(Kind.EVENT)
         content = joined_content(content_payloads(events, profile.content_event))
         terminal = next((payload(e) for e in events if e.event in profile.terminal_events), {})

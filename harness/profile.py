@@ -33,6 +33,8 @@ class TargetProfile(BaseModel):
     silence_header: str | None = "X-Silence-Threshold"
     cap_header: str | None = "X-Stream-Max-Seconds"
     required_headers: tuple[str, ...] = (
+        "Cache-Control",
+        "X-Accel-Buffering",
         "X-Trace-ID",
         "X-Stream-ID",
         "X-Stream-Max-Seconds",

@@ -90,7 +90,7 @@ class Runner:
 
     async def _play(self, plan: Plan, history: History, on_progress: Progress | None) -> None:
         """The clients and their faults under the plan's hard deadline, the loop's lag sampled."""
-        baseline = asyncio.ensure_future(self.baselines.get(plan.request.params))
+        baseline = asyncio.ensure_future(self.baselines.get(dict(plan.request.params), plan.clients.deadline))
         async with self._proxies(plan) as proxies:
             if plan.sweep is None:
                 work = self._shared(plan, history, proxies[0], on_progress)

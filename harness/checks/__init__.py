@@ -10,12 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from harness.checks.cap import check_duration_cap
 from harness.checks.display import check_page_display
 from harness.checks.headers import check_headers
+from harness.checks.heartbeats import check_heartbeat_timing
 from harness.checks.integrity import check_no_duplicates, check_no_loss, check_trace_propagation
 from harness.checks.lifecycle import check_completion, check_reconnect_bounds
 from harness.checks.results import CheckResult, Status, Verdict
-from harness.checks.timing import check_duration_cap, check_heartbeat_timing
 from harness.history import History
 from harness.plan import Plan
 

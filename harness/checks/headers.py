@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.checks.results import Verdict, verdict
+from harness.checks.results import Verdict, not_applicable, verdict
 from harness.checks.views import client_views
 from harness.history import History
 from harness.plan import Plan
@@ -23,7 +23,7 @@ def check_headers(plan: Plan, history: History) -> Verdict:
             where = f"{client.name}#{connection.number}"
             problems += [f"{where}: {problem}" for problem in _problems(connection.headers, required)]
     if responses == 0:
-        return verdict(["no 200 response to inspect"], "", responses=0)
+        return not_applicable("no 200 response to inspect")
     return verdict(problems, f"{responses} responses carried every required header", responses=responses)
 
 

@@ -6,16 +6,24 @@ import hashlib
 from collections import Counter
 
 from harness.checks.results import Verdict, not_applicable, verdict
-from harness.checks.views import ClientView, client_views, content_payloads, joined_content, payload
-from harness.history import Baseline, History
+from harness.checks.views import (
+    ClientView,
+    client_views,
+    content_payloads,
+    joined_content,
+    payload,
+    terminal_event,
+)
+from harness.history import Baseline, History, Record
 from harness.plan import Plan
+from harness.profile import TargetProfile
 
 
 def check_no_duplicates(plan: Plan, history: History) -> Verdict:
     """Fails when the server sent any event id or content seq twice, even if the client dropped it."""
     profile = plan.profile
     problems: list[str] = []
-    ids_seen = 0
+    ids_seen = seqs_seen = 0
     for client in client_views(history):
         received = client.events + client.duplicates
         sent = [r for r in received if r.has_id]
@@ -25,30 +33,42 @@ def check_no_duplicates(plan: Plan, history: History) -> Verdict:
             problems.append(f"{client.name}: {len(repeated)} event ids sent twice, first {repeated[0][:80]!r}")
         if profile.payload == "protocol":
             seqs = [payload(r).get("seq") for r in received if r.event == profile.content_event]
+            seqs_seen += len(seqs)
             twice = sorted(seq for seq, n in Counter(s for s in seqs if isinstance(s, int)).items() if n > 1)
             if twice:
                 problems.append(f"{client.name}: content seq {twice[0]} sent twice ({len(twice)} seqs repeated)")
-    if ids_seen == 0 and profile.payload != "protocol":
-        return not_applicable("the target sends no event ids")
-    return verdict(problems, f"{ids_seen} event ids, none repeated", event_ids=ids_seen)
+    if ids_seen == seqs_seen == 0:
+        return not_applicable("no event id or content seq arrived to compare")
+    ok = f"{ids_seen} event ids and {seqs_seen} content seqs, none repeated"
+    return verdict(problems, ok, event_ids=ids_seen, content_seqs=seqs_seen)
 
 
 def check_no_loss(plan: Plan, history: History) -> Verdict:
     profile = plan.profile
     if profile.payload != "protocol":
         return not_applicable("the target's payload has no seq or checksum to verify")
-    baseline = history.baseline or Baseline()
+    judged = [client for client in client_views(history) if _received_anything(client, profile)]
+    if not judged:
+        return not_applicable("no client received content or a terminal event")
+    compared = history.baseline is not None and history.baseline.content is not None
     problems: list[str] = []
     verified = 0
-    for client in client_views(history):
-        found = _losses(client, profile.content_event, profile.terminal_events, baseline)
+    for client in judged:
+        found = _losses(client, profile, history.baseline or Baseline())
         problems += [f"{client.name}: {problem}" for problem in found]
         verified += not found
-    return verdict(problems, f"{verified} answers re-assembled whole, in order", clients_verified=verified)
+    against = "and equal to the fault-free baseline" if compared else "(no baseline to compare with)"
+    ok = f"{verified} answers re-assembled whole, in order, {against}"
+    return verdict(problems, ok, clients_verified=verified, compared_with_baseline=compared)
 
 
-def _losses(client: ClientView, content_event: str, terminal_events: tuple[str, ...], baseline: Baseline) -> list[str]:
-    chunks = content_payloads(client.events, content_event)
+def _received_anything(client: ClientView, profile: TargetProfile) -> bool:
+    wanted = {profile.content_event, *profile.terminal_events}
+    return any(event.event in wanted for event in client.events)
+
+
+def _losses(client: ClientView, profile: TargetProfile, baseline: Baseline) -> list[str]:
+    chunks = content_payloads(client.events, profile.content_event)
     seqs = [chunk.get("seq") for chunk in chunks]
     expected = list(range(len(seqs)))
     if seqs != expected:
@@ -56,7 +76,8 @@ def _losses(client: ClientView, content_event: str, terminal_events: tuple[str, 
         return [f"content seq {seqs[first_bad]} where {first_bad} was due"]
     answer = joined_content(chunks)
     problems = []
-    terminal = next((payload(r) for r in client.events if r.event in terminal_events), None)
+    ended = terminal_event(client, profile.terminal_events)
+    terminal = payload(ended) if ended is not None else None
     if terminal is not None:
         if terminal.get("total_chunks") != len(chunks):
             problems.append(f"got {len(chunks)} chunks, the server says {terminal.get('total_chunks')}")
@@ -72,6 +93,8 @@ def _losses(client: ClientView, content_event: str, terminal_events: tuple[str, 
 
 
 def check_trace_propagation(plan: Plan, history: History) -> Verdict:
+    """One trace id per client: in every 200 response's trace header and in every event it
+    received, dropped duplicates included."""
     profile = plan.profile
     header = (profile.trace_header or "").lower()
     if not header and profile.payload != "protocol":
@@ -79,15 +102,24 @@ def check_trace_propagation(plan: Plan, history: History) -> Verdict:
     problems: list[str] = []
     traced = 0
     for client in client_views(history):
-        ids = {c.headers[header] for c in client.connections if header and header in c.headers}
+        streamed = [c for c in client.connections if c.status == 200]
+        if not streamed:
+            continue
+        ids = {c.headers[header] for c in streamed if header and header in c.headers}
+        if header:
+            problems += [f"{client.name}#{c.number}: no {header} header" for c in streamed if header not in c.headers]
         if profile.payload == "protocol":
-            ids |= {str(payload(r).get("trace_id")) for r in client.events}
+            ids |= {str(payload(r).get("trace_id")) for r in _received(client)}
         if len(ids) > 1:
-            problems.append(
-                f"{client.name}: {len(ids)} different trace ids across {len(client.connections)} connections"
-            )
+            problems.append(f"{client.name}: {len(ids)} different trace ids over {len(streamed)} responses")
         elif ids:
             traced += 1
-        elif any(c.status == 200 for c in client.connections):
+        else:
             problems.append(f"{client.name}: no trace id at all")
+    if traced == 0 and not problems:
+        return not_applicable("no client got a 200 response")
     return verdict(problems, f"{traced} clients kept one trace id throughout", clients=traced)
+
+
+def _received(client: ClientView) -> list[Record]:
+    return client.events + client.duplicates

@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections import Counter
 
 from harness.checks.results import Verdict, not_applicable, verdict
-from harness.checks.views import client_views
+from harness.checks.views import ClientView, client_views, payload, terminal_event
 from harness.history import History
 from harness.plan import Plan
 
 
 def check_completion(plan: Plan, history: History) -> Verdict:
-    wanted = plan.expect.outcome
+    """Every client ended with the expected outcome; with a `complete` expected and the contract's
+    payload, its terminal event gives the expected reason (`finished`, `duration_cap`)."""
+    wanted, reason = plan.expect.outcome, plan.expect.reason
+    judge_reason = wanted == "complete" and reason is not None and plan.profile.payload == "protocol"
     clients = client_views(history)
     outcomes = Counter(client.outcome or "unfinished" for client in clients)
     problems = [
@@ -19,9 +22,20 @@ def check_completion(plan: Plan, history: History) -> Verdict:
         for client in clients
         if client.outcome != wanted
     ]
+    if judge_reason:
+        for client in clients:
+            given = _terminal_reason(client, plan.profile.terminal_events)
+            if client.outcome == wanted and given != reason:
+                problems.append(f"{client.name}: ended with reason {str(given)[:40]!r}, expected {reason!r}")
     if not clients:
         problems.append("no client ran")
-    return verdict(problems, f"all {len(clients)} clients ended with {wanted}", outcomes=dict(outcomes))
+    ended = f"{wanted} ({reason})" if judge_reason else wanted
+    return verdict(problems, f"all {len(clients)} clients ended with {ended}", outcomes=dict(outcomes))
+
+
+def _terminal_reason(client: ClientView, terminal_events: tuple[str, ...]) -> object:
+    terminal = terminal_event(client, terminal_events)
+    return payload(terminal).get("reason") if terminal is not None else None
 
 
 def check_reconnect_bounds(plan: Plan, history: History) -> Verdict:
@@ -29,6 +43,8 @@ def check_reconnect_bounds(plan: Plan, history: History) -> Verdict:
     if low is None and high is None:
         return not_applicable("the scenario sets no reconnection bounds")
     counts = {client.name: max(0, len(client.connections) - 1) for client in client_views(history)}
+    if not counts:
+        return not_applicable("no client ran")
     problems = [
         f"{name}: {count} reconnections, expected {_bounds(low, high)}"
         for name, count in counts.items()

@@ -22,6 +22,7 @@ class Connection:
     events: list[Record] = field(default_factory=list)
     comments: list[Record] = field(default_factory=list)
     reads: list[Record] = field(default_factory=list)
+    ended: float | None = None  # its first error, else the client's outcome: when the client let go of it
 
 
 @dataclass
@@ -64,6 +65,8 @@ def _add(view: ClientView, record: Record, at: float) -> None:
         return
     if kind == Kind.OUTCOME:
         view.outcome, view.outcome_detail, view.ended = record.outcome, record.detail, at
+        if view.connections and view.connections[-1].ended is None:
+            view.connections[-1].ended = at
         return
     if kind == Kind.DUPLICATE:
         view.duplicates.append(record)
@@ -84,6 +87,8 @@ def _add(view: ClientView, record: Record, at: float) -> None:
         connection.comments.append(record)
     elif kind == Kind.BYTES:
         connection.reads.append(record)
+    elif kind == Kind.ERROR and record.connection == connection.number and connection.ended is None:
+        connection.ended = at
 
 
 def fault_windows(history: History) -> list[FaultWindow]:
@@ -119,6 +124,11 @@ def content_payloads(events: Iterable[Record], content_event: str) -> list[dict[
 def joined_content(chunks: Iterable[dict[str, Any]]) -> str:
     """The answer text the content chunks make together."""
     return "".join(str(chunk.get("content", "")) for chunk in chunks)
+
+
+def terminal_event(client: ClientView, terminal_events: tuple[str, ...]) -> Record | None:
+    """The event that ended the client's stream, if one did."""
+    return next((event for event in reversed(client.events) if event.event in terminal_events), None)
 
 
 def heartbeats(connection: Connection, profile: TargetProfile) -> list[Record]:

@@ -119,13 +119,16 @@ class HistoryBuilder:
         data = json.dumps({"stream_id": STREAM, "trace_id": TRACE})
         self.add(t, Kind.EVENT, connection=self.connection, event="heartbeat", data=data)
 
-    def complete(self, t: float, reason: str = "finished", content: str | None = None) -> None:
+    def complete(
+        self, t: float, reason: str = "finished", content: str | None = None, total: int | None = None
+    ) -> None:
+        """The terminal event: by default it counts every chunk and sums the whole answer."""
         answer = "".join(self.chunks) if content is None else content
         data = {
             "stream_id": STREAM,
             "trace_id": TRACE,
             "reason": reason,
-            "total_chunks": len(self.chunks),
+            "total_chunks": len(self.chunks) if total is None else total,
             "content_sha256": hashlib.sha256(answer.encode()).hexdigest(),
         }
         self.add(t, Kind.BYTES, connection=self.connection, nbytes=100)

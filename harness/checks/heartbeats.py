@@ -1,0 +1,166 @@
+"""Check 2: heartbeats come at the advertised interval, and a healthy link is never silent.
+
+Each connection is cut into spans: the body's start to its first heartbeat, heartbeat to
+heartbeat, and the last heartbeat to the connection's end (its first error, or the client's
+outcome). A span a fault touched is judged with the slack the fault grants, or not at all; one
+off by more than the tolerance allows is forgiven only as far as the loop that stamped its late
+end lagged at that moment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from itertools import pairwise
+
+import numpy as np
+
+from harness.checks.lag import LagSamples, lag_at, lag_samples, lag_summary
+from harness.checks.results import Verdict, not_applicable, verdict
+from harness.checks.views import Connection, FaultWindow, client_views, fault_windows, heartbeats
+from harness.history import HARNESS, History
+from harness.plan import Plan
+from harness.profile import TargetProfile
+
+
+class _Span(Enum):
+    RIGHT = "right"
+    FORGIVEN = "forgiven"
+    WRONG = "wrong"
+    EXCLUDED = "excluded"
+
+
+@dataclass
+class _Tally:
+    errors: list[float] = field(default_factory=list)  # heartbeat to heartbeat: seconds off the interval
+    problems: list[str] = field(default_factory=list)
+    judged: int = 0
+    excluded: int = 0
+    forgiven: int = 0
+    forgiven_lag: float = 0.0  # the most lag a forgiveness leaned on
+    largest_silence: float = 0.0  # on a healthy link: between reads, or from the last read to the end
+
+
+@dataclass(frozen=True)
+class _Rules:
+    profile: TargetProfile
+    interval: float
+    tolerance: float
+    after_sample: float  # how long after a lag sample a stamp may still be late by its lag
+    windows: list[FaultWindow]
+
+    def span(self, start: float, end: float, lags: LagSamples, tally: _Tally, early_too: bool = True) -> _Span:
+        """Judge `end - start` against the interval; `early_too` False judges lateness only."""
+        allowance = _allowance(start, end, self.windows)
+        if allowance is None:
+            tally.excluded += 1
+            return _Span.EXCLUDED
+        tally.judged += 1
+        off = end - start - self.interval
+        if not early_too:
+            off = max(off, 0.0)
+        limit = self.tolerance + allowance
+        if abs(off) <= limit:
+            return _Span.RIGHT
+        # Too long: the later stamp may have been late. Too short: the earlier one may have.
+        lag = lag_at(lags, end if off > 0 else start, self.after_sample)
+        if abs(off) > limit + lag:
+            return _Span.WRONG
+        tally.forgiven += 1
+        tally.forgiven_lag = max(tally.forgiven_lag, lag)
+        return _Span.FORGIVEN
+
+
+def check_heartbeat_timing(plan: Plan, history: History) -> Verdict:
+    interval, silence = plan.timing.heartbeat, plan.timing.silence
+    if plan.profile.heartbeat == "none" or interval is None:
+        return not_applicable("the target has no heartbeat or does not say its interval")
+    tolerance, after_sample = plan.expect.heartbeat_tolerance, plan.lag_sample_seconds
+    rules = _Rules(plan.profile, interval, tolerance, after_sample, fault_windows(history))
+    lags = lag_samples(history)
+    tally = _Tally()
+    for client in client_views(history):
+        # what stamps this client's records late: the harness's loop, and a browser page's own
+        stamp_lags = lags.get(HARNESS, []) + lags.get(client.name, [])
+        for connection in client.connections:
+            if connection.responded is not None and connection.status == 200:
+                _judge_connection(rules, f"{client.name}#{connection.number}", connection, history, stamp_lags, tally)
+    if silence is not None and tally.largest_silence >= silence:
+        tally.problems.append(f"silence of {tally.largest_silence:.3f} s on a healthy link (threshold {silence:g} s)")
+    if tally.judged == 0 and not tally.problems:
+        return not_applicable("no heartbeat interval lay on a healthy link")
+    evidence = _evidence(rules, tally) | lag_summary(lags)
+    note = _lag_note(evidence, rules.tolerance)
+    ok = (
+        f"{tally.judged} intervals within ±{rules.tolerance * 1000:.0f} ms of {interval:g} s (plus the slack of a"
+        f" fault they lay in); {tally.excluded} not judged: a fault's edge touched them; {tally.forgiven} forgiven:"
+        f" the loop that stamped them lagged, by up to {tally.forgiven_lag * 1000:.0f} ms{note}"
+    )
+    return verdict([problem + note for problem in tally.problems], ok, **evidence)
+
+
+def _judge_connection(
+    rules: _Rules, where: str, connection: Connection, history: History, lags: LagSamples, tally: _Tally
+) -> None:
+    assert connection.responded is not None
+    reads = [history.seconds(record) for record in connection.reads]
+    beats = [history.seconds(record) for record in heartbeats(connection, rules.profile)]
+    # The first span starts at the first body byte: the server starts its heartbeat clock with the
+    # body, and headers can travel ahead of it.
+    marks = [reads[0] if reads else connection.responded, *beats]
+    end = max(marks[-1], reads[-1] if reads else marks[-1], connection.ended or marks[-1])
+    for index, (start, stop) in enumerate(pairwise(marks)):
+        found = rules.span(start, stop, lags, tally)
+        if found is not _Span.EXCLUDED and index > 0:
+            tally.errors.append(stop - start - rules.interval)
+        if found is _Span.WRONG:
+            what = "heartbeats" if index > 0 else "the body's start and its first heartbeat"
+            tally.problems.append(f"{where}: {what} {stop - start:.3f} s apart, expected {rules.interval:g} s")
+    if rules.span(marks[-1], end, lags, tally, early_too=False) is _Span.WRONG:
+        tally.problems.append(f"{where}: no heartbeat for the last {end - marks[-1]:.3f} s of the connection")
+    for start, stop in pairwise([*reads, end]):
+        if _allowance(start, stop, rules.windows) is not None:
+            tally.largest_silence = max(tally.largest_silence, stop - start)
+
+
+def _allowance(start: float, end: float, windows: list[FaultWindow]) -> float | None:
+    """Extra tolerance for a span lying wholly inside faults that grant slack; None when it touches
+    a fault's edge or a fault that grants none: then it cannot be judged."""
+    extra = 0.0
+    for window in windows:
+        if end < window.start or start > window.end:
+            continue
+        inside = window.start <= start and end <= window.end
+        if window.slack.heartbeat_s is None or not inside:
+            return None
+        extra = max(extra, window.slack.heartbeat_s)
+    return extra
+
+
+def _evidence(rules: _Rules, tally: _Tally) -> dict[str, float]:
+    evidence: dict[str, float] = {}
+    if tally.errors:
+        ms = np.abs(np.array(tally.errors)) * 1000
+        evidence |= {
+            "error_p50_ms": round(float(np.percentile(ms, 50)), 2),
+            "error_p99_ms": round(float(np.percentile(ms, 99)), 2),
+            "error_max_ms": round(float(ms.max()), 2),
+        }
+    return evidence | {
+        "interval_s": rules.interval,
+        "tolerance_s": rules.tolerance,
+        "intervals_checked": tally.judged,
+        "intervals_excluded_for_faults": tally.excluded,
+        "intervals_forgiven_for_harness_lag": tally.forgiven,
+        "largest_forgiven_lag_ms": round(tally.forgiven_lag * 1000, 2),
+        "largest_silence_s": round(tally.largest_silence, 4),
+    }
+
+
+def _lag_note(evidence: dict[str, float], tolerance: float) -> str:
+    """What the verdict says when a loop that stamps records lagged by a good part of the tolerance."""
+    harness, page = evidence.get("harness_loop_lag_max_ms", 0), evidence.get("page_loop_lag_max_ms", 0)
+    if max(harness, page) <= tolerance * 500:
+        return ""
+    whose = "the harness's own event loop" if harness >= page else "a browser page's event loop"
+    return f" ({whose} lagged: timing may be the harness's fault)"

@@ -1,0 +1,40 @@
+"""The event loops that stamp records: their lag samples, and the lag that may have delayed one stamp."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness.history import HARNESS, History, Kind
+
+LagSamples = list[tuple[float, float]]  # (when the sample was taken, how late the loop woke), seconds
+
+
+def lag_samples(history: History) -> dict[str, LagSamples]:
+    """Samples by who took them: the harness (HARNESS), or a browser client's page (its name)."""
+    samples: dict[str, LagSamples] = {}
+    for record in history.of_kind(Kind.LOOP_LAG):
+        samples.setdefault(record.client, []).append((history.seconds(record), record.lag_us / 1e6))
+    return samples
+
+
+def lag_at(samples: LagSamples, stamped: float, after_sample: float) -> float:
+    """The most a stamp made at `stamped` may have been delayed by its loop being blocked.
+
+    A sample at t with lag L says the loop was blocked during [t - L, t]; a record stamped in that
+    window, or while the backlog the block left drained (within one sampling period after t: the
+    next sample only shows a backlog longer than that), may be late by up to L. Lag that ended
+    before the stamp, or began after it, delayed it not at all.
+    """
+    return max((lag for at, lag in samples if at - lag <= stamped <= at + after_sample), default=0.0)
+
+
+def lag_summary(samples: dict[str, LagSamples]) -> dict[str, float]:
+    """p99 and max of the harness's loop lag, and of the browser pages' (all pages together), in ms."""
+    by_sampler: dict[str, list[float]] = {}
+    for client, taken in samples.items():
+        by_sampler.setdefault("harness" if client == HARNESS else "page", []).extend(lag * 1000 for _, lag in taken)
+    evidence = {}
+    for sampler, ms in sorted(by_sampler.items()):
+        evidence[f"{sampler}_loop_lag_p99_ms"] = round(float(np.percentile(ms, 99)), 2)
+        evidence[f"{sampler}_loop_lag_max_ms"] = round(max(ms), 2)
+    return evidence
