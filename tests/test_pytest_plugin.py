@@ -46,13 +46,18 @@ def test_scenario_files_and_fixtures(pytester: pytest.Pytester) -> None:
     scenarios = pytester.mkdir("scenarios")
     (scenarios / "short.toml").write_text('name = "short"\n' + SHORT)
     (scenarios / "wrong-ending.toml").write_text(
-        'name = "wrong-ending"\n' + SHORT + '[expect]\nreason = "duration_cap"\nchecks = ["duration_cap"]\n'
+        'name = "wrong-ending"\n' + SHORT + '[expect]\nreason = "duration_cap"\nchecks = ["completion"]\n'
     )
     pytester.makepyfile(test_fixtures=FIXTURE_TESTS)
     options = ["--sse-report-dir", "report", "--junitxml", "junit.xml", "--sse-header", "X-Tenant: blue"]
     result = pytester.runpytest_subprocess("scenarios", "test_fixtures.py", *options, timeout=300)
     result.assert_outcomes(passed=3, failed=1)
-    result.stdout.fnmatch_lines(["*scenario wrong-ending: fail*", "*duration_cap: fail: c0000: ended with finished*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*scenario wrong-ending: fail*",
+            "*completion: fail: c0000: ended with reason 'finished', expected 'duration_cap'*",
+        ]
+    )
     result.stdout.fnmatch_lines(["*evidence: {*"])
     cases = {case.get("name"): case for case in ET.parse(pytester.path / "junit.xml").getroot().iter("testcase")}
     properties = {p.get("name"): p.get("value") for p in cases["short"].iter("property")}

@@ -105,22 +105,38 @@ def _judge_connection(
     assert connection.responded is not None
     reads = [history.seconds(record) for record in connection.reads]
     beats = [history.seconds(record) for record in heartbeats(connection, rules.profile)]
-    # The first span starts at the first body byte: the server starts its heartbeat clock with the
-    # body, and headers can travel ahead of it.
-    marks = [reads[0] if reads else connection.responded, *beats]
-    end = max(marks[-1], reads[-1] if reads else marks[-1], connection.ended or marks[-1])
-    for index, (start, stop) in enumerate(pairwise(marks)):
+    body = reads[0] if reads else connection.responded
+    if beats:
+        _first_beat(rules, where, connection.started, body, beats[0], lags, tally)
+    for start, stop in pairwise(beats):
         found = rules.span(start, stop, lags, tally)
-        if found is not _Span.EXCLUDED and index > 0:
+        if found is not _Span.EXCLUDED:
             tally.errors.append(stop - start - rules.interval)
         if found is _Span.WRONG:
-            what = "heartbeats" if index > 0 else "the body's start and its first heartbeat"
-            tally.problems.append(f"{where}: {what} {stop - start:.3f} s apart, expected {rules.interval:g} s")
-    if rules.span(marks[-1], end, lags, tally, early_too=False) is _Span.WRONG:
-        tally.problems.append(f"{where}: no heartbeat for the last {end - marks[-1]:.3f} s of the connection")
+            tally.problems.append(f"{where}: heartbeats {stop - start:.3f} s apart, expected {rules.interval:g} s")
+    last = beats[-1] if beats else body
+    end = max(last, reads[-1] if reads else last, connection.ended or last)
+    if rules.span(last, end, lags, tally, early_too=False) is _Span.WRONG:
+        tally.problems.append(f"{where}: no heartbeat for the last {end - last:.3f} s of the connection")
     for start, stop in pairwise([*reads, end]):
         if _allowance(start, stop, rules.windows) is not None:
             tally.largest_silence = max(tally.largest_silence, stop - start)
+
+
+def _first_beat(
+    rules: _Rules, where: str, requested: float, body: float, beat: float, lags: LagSamples, tally: _Tally
+) -> None:
+    """The server starts its heartbeat clock with the body. Its start is known only within bounds:
+    after the request was sent, and before the first body byte was stamped (a browser may stamp
+    it tens of milliseconds late). Late is judged from the body's first byte, early from the
+    request: each bound errs only towards a pass, so a failure is certain."""
+    if rules.span(body, beat, lags, tally, early_too=False) is _Span.WRONG:
+        tally.problems.append(f"{where}: first heartbeat {beat - body:.3f} s after the body began")
+    allowance = _allowance(requested, beat, rules.windows)
+    if allowance is not None and beat - requested < rules.interval - rules.tolerance - allowance:
+        tally.problems.append(
+            f"{where}: first heartbeat {beat - requested:.3f} s after the request, expected {rules.interval:g} s"
+        )
 
 
 def _allowance(start: float, end: float, windows: list[FaultWindow]) -> float | None:
