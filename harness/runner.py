@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from harness.baseline import Baselines
-from harness.browser import BrowserClient, Chromium
+from harness.browser import BrowserClient, Chromium, warm_up
 from harness.checks import run_checks
 from harness.client import ClientSettings, RobustClient
 from harness.errors import ConfigurationError, EnvironmentProblem, HarnessError
@@ -138,6 +138,8 @@ class Runner:
                 on_progress(plan.scenario)
 
         try:
+            if browsers and self.chromium is not None:
+                await warm_up(self.chromium)
             await _gather(browser.open() for browser in browsers)
             work = _gather(one_client(index, client) for index, client in enumerate(clients))
             nemesis = Nemesis(self.api, history, proxy.name, plan.timeline())

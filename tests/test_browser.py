@@ -17,7 +17,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import BrowserContext, Page, Route
 
-from harness.browser import BrowserClient, Chromium, chromium_on_demand
+from harness.browser import BrowserClient, Chromium, chromium_on_demand, warm_up, warmup
 from harness.browser.chromium import find_chromium
 from harness.checks.views import content_payloads, joined_content
 from harness.client import ClientSettings, Outcome, RobustClient
@@ -402,3 +402,21 @@ async def test_the_page_drops_an_event_the_server_sends_twice_and_shows_the_answ
     duplicates = history.of_kind(Kind.DUPLICATE)
     assert [json.loads(d.data)["seq"] for d in duplicates] == [FIRST_CONNECTION_CHUNKS - 1]
     assert history.of_kind(Kind.DISPLAY)[0].data == "".join(f" w{seq}" for seq in range(CHUNKS))
+
+
+@pytest.mark.asyncio
+async def test_a_fresh_browser_is_warmed_once_by_a_page_that_streams_a_canned_answer(tmp_path: Path) -> None:
+    _require(find_chromium)
+    async with chromium_on_demand() as fresh:
+        assert not fresh.warm
+        await warm_up(fresh)
+        assert fresh.warm
+        history = History()
+        settings = ClientSettings(f"{warmup._ORIGIN}/stream", deadline=10)
+        canned = (warmup._HEADERS, warmup._BODY)
+        result = await BrowserClient("b0", settings, history, fresh, canned_response=canned).run()
+        assert result.outcome == Outcome.COMPLETE
+        (shown,) = history.of_kind(Kind.DISPLAY)
+        assert shown.data == "warm café 東京 🚀"
+        await fresh.aclose()
+        assert not fresh.warm  # a relaunched browser is cold again

@@ -2,5 +2,6 @@
 
 from harness.browser.chromium import Chromium, chromium_on_demand
 from harness.browser.client import BrowserClient
+from harness.browser.warmup import warm_up
 
-__all__ = ["BrowserClient", "Chromium", "chromium_on_demand"]
+__all__ = ["BrowserClient", "Chromium", "chromium_on_demand", "warm_up"]

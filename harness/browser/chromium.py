@@ -84,6 +84,7 @@ class Chromium:
         self._playwright: Playwright | None = None
         self._browser: Browser | None = None
         self._launcher_folder: tempfile.TemporaryDirectory[str] | None = None
+        self.warm = False  # a page has been through the browser since it was launched (see warmup.py)
 
     async def browser(self) -> Browser:
         async with self._lock:
@@ -109,6 +110,7 @@ class Chromium:
     async def aclose(self) -> None:
         browser, playwright, folder = self._browser, self._playwright, self._launcher_folder
         self._browser = self._playwright = self._launcher_folder = None
+        self.warm = False
         if browser is not None:
             with contextlib.suppress(PlaywrightError):
                 await browser.close()

@@ -97,8 +97,10 @@ class BrowserClient:
         profile: TargetProfile = DEFAULT_PROFILE,
         screenshot: Path | None = None,
         lag_sample_seconds: float = LAG_SAMPLE_SECONDS,
+        canned_response: tuple[dict[str, str], bytes] | None = None,
     ) -> None:
-        """The page samples its own event-loop lag every `lag_sample_seconds`."""
+        """The page samples its own event-loop lag every `lag_sample_seconds`. With a
+        `canned_response` (headers, body) the browser answers the stream itself: no server needed."""
         self.name = name
         self.settings = settings
         self.history = history
@@ -106,6 +108,7 @@ class BrowserClient:
         self.profile = profile
         self.screenshot = screenshot
         self.lag_sample_seconds = lag_sample_seconds
+        self.canned_response = canned_response
         stream = httpx.URL(settings.url)
         self.origin = f"{stream.scheme}://{stream.netloc.decode('ascii')}"
         self.stream_path = stream.path
@@ -130,6 +133,9 @@ class BrowserClient:
         init_script = _INIT_SCRIPT % (json.dumps(self._page_options()), round(self.lag_sample_seconds * 1000))
         await page.add_init_script(script=init_script)
         await page.route(re.compile("^" + re.escape(self.origin + PAGE_PREFIX)), self._serve_page_file)
+        if self.canned_response is not None:
+            stream = re.compile("^" + re.escape(self.origin + self.stream_path) + r"(\?|$)")
+            await page.route(stream, self._serve_canned)
         page.on("pageerror", lambda error: self._note(f"page error: {error}"))
         await page.goto(self._page_url(), wait_until="load", timeout=_PAGE_LOAD_TIMEOUT_MS)
         self._recorder = _Recorder(self.name, self.history, await _page_clock(page))
@@ -216,6 +222,11 @@ class BrowserClient:
             "traceHeader": profile.trace_header,
             "silenceHeader": profile.silence_header,
         }
+
+    async def _serve_canned(self, route: Route) -> None:
+        assert self.canned_response is not None
+        headers, body = self.canned_response
+        await route.fulfill(status=200, headers=headers, body=body)
 
     async def _serve_page_file(self, route: Route) -> None:
         path = httpx.URL(route.request.url).path.removeprefix(PAGE_PREFIX)
