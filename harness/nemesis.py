@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from http import HTTPStatus
 from typing import Any
 
+from harness.errors import EnvironmentProblem
 from harness.faults import FaultNote
 from harness.history import NEMESIS, History, Kind
 from harness.plan import PlannedFault, steps
@@ -48,7 +49,9 @@ class Nemesis:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await self.heal()
+            unhealed = await self.heal()
+        if unhealed:  # reached only when the run itself ended well: its own error comes first
+            raise EnvironmentProblem(f"the nemesis {unhealed[0]}")
 
     async def _play_when(self, ready: Callable[[], Awaitable[None]] | None) -> None:
         if ready is not None:
@@ -75,15 +78,17 @@ class Nemesis:
         async with self._api_slots:
             await call
 
-    async def heal(self) -> None:
-        """Undo whatever may still be applied (every path out of a scenario calls this); a fault
-        that cannot be undone is recorded as the nemesis's error."""
+    async def heal(self) -> list[str]:
+        """Undo whatever may still be applied (every path out of a scenario calls this). Each fault
+        that cannot be undone is recorded as the nemesis's error and returned."""
+        unhealed = []
         for planned in self.timeline:
             try:
                 await self._undo(planned, gone_is_undone=True)
             except Exception as error:
-                detail = f"could not undo {planned.fault_id}: {error}"[:300]
-                self.history.add(NEMESIS, Kind.ERROR, event_id=planned.fault_id, detail=detail)
+                unhealed.append(f"could not undo {planned.fault_id}: {error}"[:300])
+                self.history.add(NEMESIS, Kind.ERROR, event_id=planned.fault_id, detail=unhealed[-1])
+        return unhealed
 
     async def _apply(self, planned: PlannedFault) -> None:
         # Counted as applied before the call: a call cut short (cancelled, no answer) may still

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from harness.errors import EnvironmentProblem
 from harness.faults import FaultNote, make_fault
 from harness.history import NEMESIS, History, Kind
 from harness.nemesis import Nemesis
@@ -305,3 +306,24 @@ async def test_a_fault_gone_before_its_undo_ends_the_run_with_toxiproxy_s_error(
     with pytest.raises(ToxiproxyError) as raised:
         await Nemesis(api, history, proxy, (planned("f0", "latency", 0.0, 0.2, latency=10),)).alongside(clients())
     assert raised.value.status == 404
+
+
+@pytest.mark.asyncio
+async def test_a_fault_that_cannot_be_undone_makes_a_run_that_ended_well_an_error(
+    api: ToxiproxyAPI, proxy: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    history = History()
+    fault = planned("f0", "latency", 0.0, latency=10)
+
+    async def refuse(*_args: object) -> None:
+        raise ToxiproxyError(500, "boom")
+
+    async def clients() -> None:
+        monkeypatch.setattr(type(fault.fault), "undo", refuse)
+
+    with pytest.raises(EnvironmentProblem, match="the nemesis could not undo f0: toxiproxy answered 500: boom"):
+        await Nemesis(api, history, proxy, (fault,)).alongside(clients())
+    (recorded,) = history.of_kind(Kind.ERROR)
+    assert (recorded.client, recorded.event_id) == (NEMESIS, "f0")
+    monkeypatch.undo()
+    await fault.fault.undo(api, proxy, "f0")
