@@ -8,7 +8,6 @@ import httpx
 
 from harness.checks.views import content_payloads, joined_content, payload
 from harness.client import ClientSettings, Outcome, RobustClient
-from harness.errors import EnvironmentProblem
 from harness.history import Baseline, History, Kind
 from harness.target import Target
 
@@ -25,8 +24,8 @@ class Baselines:
 
     async def get(self, params: dict[str, str], deadline: float) -> Baseline:
         """The answer to `params`, fetched within `deadline` seconds by whichever scenario asks first.
-        EnvironmentProblem when the target did not give it whole: an empty baseline would match
-        anything."""
+        When the target did not give it whole, the baseline says why (an empty one would match
+        anything): that is a verdict on the target, so the checks that need it fail."""
         key = tuple(sorted(params.items()))
         if key not in self._fetched:
             self._fetched[key] = asyncio.ensure_future(self._fetch(params, deadline))
@@ -42,9 +41,7 @@ class Baselines:
         )
         result = await RobustClient("baseline", settings, history, self.http, profile).run()
         if result.outcome != Outcome.COMPLETE:
-            raise EnvironmentProblem(
-                f"the fault-free baseline could not be fetched whole: {result.outcome.value}, {result.detail[:200]!r}"
-            )
+            return Baseline(failure=f"{result.outcome.value}, {result.detail[:200]!r}")
         events = history.of_kind(Kind.EVENT)
         content = joined_content(content_payloads(events, profile.content_event))
         terminal = next((payload(e) for e in events if e.event in profile.terminal_events), {})

@@ -73,12 +73,13 @@ _TYPES = {f.name: {"int": int, "str": str, "bool": bool}[str(f.type)] for f in f
 
 class Baseline(BaseModel):
     """The target's fault-free answer to the same request; `content` None when the target's
-    payload carries no answer text to compare."""
+    payload carries no answer text to compare, or when `failure` says why the target did not give it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     content: str | None = None
     reason: str | None = None
+    failure: str | None = None
 
 
 @dataclass

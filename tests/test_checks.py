@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from harness.checks import CHECKS, Status
-from harness.history import History, Kind
+from harness.history import Baseline, History, Kind
 from tests.helpers.histories import HEADERS, HistoryBuilder, changed, judge, judge_all
 
 
@@ -528,3 +528,28 @@ def test_a_page_that_showed_what_it_received_but_not_the_baseline_fails() -> Non
     result = judge("page_display", builder.history)
     assert result.status == Status.FAIL
     assert "differs from the fault-free baseline" in result.detail
+
+
+def test_a_baseline_the_target_did_not_give_whole_fails_no_loss_and_the_page_naming_why() -> None:
+    builder = browser_stream()
+    builder.history.baseline = Baseline(failure="deadline, 'no terminal event within 16 s'")
+    builder.display(1.0, states=["connecting", "connected", "reconnecting", "connected", "disconnected"])
+    for check in ("no_loss", "page_display"):
+        result = judge(check, builder.history)
+        assert result.status == Status.FAIL, check
+        assert "did not give the fault-free baseline whole (deadline, 'no terminal event within 16 s')" in result.detail
+
+
+@pytest.mark.parametrize(("reason", "expected"), [("finished", Status.FAIL), ("duration_cap", Status.PASS)])
+def test_a_stream_the_server_says_ran_to_the_cap_must_call_it_duration_cap(reason: str, expected: Status) -> None:
+    """Cut at the cap to the millisecond, the client cannot time it; the server's own duration says it."""
+    builder = HistoryBuilder(chunks=1)
+    builder.connect(0.0)
+    builder.chunk(0.1, 0)
+    builder.complete(5.999, reason=reason)
+    terminal = builder.history.records[-2]
+    terminal.data = json.dumps(json.loads(terminal.data) | {"duration": 6.001})
+    result = judge("duration_cap", builder.history)
+    assert result.status == expected, result.detail
+    if expected == Status.FAIL:
+        assert "the server says it ran 6.001 s, at or past the cap of 6 s, and ended with 'finished'" in result.detail

@@ -44,6 +44,9 @@ class _Rules:
             return []
         if reason == CAPPED and span.seconds < cap - self.tolerance:
             return [f"ended with {CAPPED} after {span.seconds:.2f} s, before the cap of {cap:g} s"]
+        said = payload(span.terminal).get("duration")  # the server's own count, from the stream's start
+        if reason != CAPPED and isinstance(said, int | float) and not isinstance(said, bool) and said >= cap:
+            return [f"the server says it ran {said:g} s, at or past the cap of {cap:g} s, and ended with {reason!r}"]
         # Past the cap under another name: judged only on a link that delivered the terminal event
         # on time (a fault that cut the stream or held it back makes its arrival time say nothing).
         if reason == CAPPED or self._disrupted(span):

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from harness.checks.results import Verdict, not_applicable, verdict
-from harness.checks.views import ClientView, client_views, content_payloads, joined_content
+from harness.checks.views import ClientView, baseline_missing, client_views, content_payloads, joined_content
 from harness.history import History
 from harness.plan import Plan
 from harness.profile import TargetProfile
@@ -21,7 +21,7 @@ def check_page_display(plan: Plan, history: History) -> Verdict:
     if profile.payload != "protocol":
         return not_applicable("the target's payload has no answer text to compare")
     baseline = history.baseline.content if history.baseline is not None else None
-    problems: list[str] = []
+    problems = baseline_missing(history)
     for client in shown:
         problems += [f"{client.name}: {problem}" for problem in _page_problems(client, baseline, profile)]
     return verdict(problems, f"{len(shown)} pages showed the whole answer once", pages=len(shown))

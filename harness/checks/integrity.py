@@ -8,6 +8,7 @@ from collections import Counter
 from harness.checks.results import Verdict, not_applicable, verdict
 from harness.checks.views import (
     ClientView,
+    baseline_missing,
     client_views,
     content_payloads,
     joined_content,
@@ -50,11 +51,12 @@ def check_no_loss(plan: Plan, history: History) -> Verdict:
     judged = [client for client in client_views(history) if _received_anything(client, profile)]
     if not judged:
         return not_applicable("no client received content or a terminal event")
-    compared = history.baseline is not None and history.baseline.content is not None
-    problems: list[str] = []
+    baseline = history.baseline or Baseline()
+    compared = baseline.content is not None
+    problems = baseline_missing(history)
     verified = 0
     for client in judged:
-        found = _losses(client, profile, history.baseline or Baseline())
+        found = _losses(client, profile, baseline)
         problems += [f"{client.name}: {problem}" for problem in found]
         verified += not found
     against = "and equal to the fault-free baseline" if compared else "(no baseline to compare with)"

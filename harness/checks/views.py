@@ -131,6 +131,12 @@ def terminal_event(client: ClientView, terminal_events: tuple[str, ...]) -> Reco
     return next((event for event in reversed(client.events) if event.event in terminal_events), None)
 
 
+def baseline_missing(history: History) -> list[str]:
+    """The problem, if any, with the baseline a check compares with: the target did not give it whole."""
+    failure = history.baseline.failure if history.baseline is not None else None
+    return [f"the target did not give the fault-free baseline whole ({failure})"] if failure else []
+
+
 def heartbeats(connection: Connection, profile: TargetProfile) -> list[Record]:
     if profile.heartbeat == "comment":
         return connection.comments
