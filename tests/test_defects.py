@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +93,8 @@ def test_the_embedded_server_gets_a_defect_only_when_asked(monkeypatch: pytest.M
     env = server_env({"heartbeat_interval": 0.25}, "cap-early")
     assert (env["DEFECT"], env["HEARTBEAT_INTERVAL"]) == ("cap-early", "0.25")
 
+
+def test_the_readme_table_is_the_registry() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    rows = re.findall(r"^\| `([a-z-]+)` \| (.+?) \| ([a-z, -]+) \| `([a-z_]+)` \|$", readme, re.MULTILINE)
+    assert rows == [(d.name, d.breaks, ", ".join(d.scenarios), d.check) for d in DEFECTS.values()]
