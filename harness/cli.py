@@ -1,4 +1,5 @@
-"""`sse-chaos`: run the catalogue, list and validate scenarios, serve the reference server.
+"""`sse-chaos`: run the catalogue, list and validate scenarios, prove the checks (selftest),
+serve the reference server.
 
 Exit status: 0 every check passed or was not applicable; 1 a check failed; 2 a usage,
 configuration or environment error (one line on stderr).
@@ -10,15 +11,17 @@ import asyncio
 import json
 import signal
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from harness.checks import Status
 from harness.compare import Change, Thresholds, load_summary
@@ -27,11 +30,17 @@ from harness.embedded import TIMING_PROFILES
 from harness.errors import HarnessError
 from harness.profile import load_profile
 from harness.report import load_runs, write_history, write_report
+from harness.report.files import write_atomic
 from harness.results import ScenarioRun, summary_of, verdict_lines
 from harness.scenario import Scenario, find_scenarios, load_scenario
 from harness.schedule import ScenarioRunner, run_scenarios
 from harness.target import parse_headers
 from reference_server.collector import quiet_collector
+
+if TYPE_CHECKING:
+    from harness.selftest import RowResult
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="Chaos and conformance harness for Server-Sent Events streams.",
@@ -43,6 +52,7 @@ console = Console(stderr=True)
 out = Console()
 
 DEFAULT_REPORT_DIR = Path("reports/latest")
+SELFTEST_REPORT_DIR = Path("reports/selftest")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -128,13 +138,17 @@ async def _run_all(
         progress.update(bars[result.name], description=f"{result.name} {'✓' if result.passed else '✗'}")
         write_history(report_dir, result)
 
-    # SIGTERM (a cancelled CI job) cancels the run, so the server and Toxiproxy it started are stopped.
-    main = asyncio.current_task()
-    assert main is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
+    _cancel_on_sigterm()
     async with opened as runner:
         with progress:
             return await run_scenarios(runner, scenarios, parallel, on_start, on_done)
+
+
+def _cancel_on_sigterm() -> None:
+    """SIGTERM (a cancelled CI job) cancels the run, so the servers and Toxiproxy it started are stopped."""
+    main = asyncio.current_task()
+    assert main is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
 
 
 def _publish(report_dir: Path, runs: list[ScenarioRun]) -> None:
@@ -246,6 +260,87 @@ def _print_changes(changes: list[Change]) -> None:
         flag = "[bold red]regression[/]" if change.regression else ("changed" if change.base != change.new else "")
         table.add_row(change.scenario, change.item, change.base, change.new, flag)
     out.print(table)
+
+
+@app.command()
+def selftest(
+    defect: Annotated[
+        list[str] | None, typer.Option(help="a seeded defect to prove caught (repeatable); default: all")
+    ] = None,
+    skip: Annotated[list[str] | None, typer.Option(help="a seeded defect to leave out (repeatable)")] = None,
+    parallel: Annotated[int, typer.Option(min=1, max=8, help="servers tested side by side")] = 2,
+    report_dir: Annotated[Path, typer.Option(help="where to write selftest.json and each server's report")] = (
+        SELFTEST_REPORT_DIR
+    ),
+    list_defects: Annotated[bool, typer.Option("--list", help="list the seeded defects and exit")] = False,
+) -> None:
+    """Prove the checks catch what they claim, on this machine: the correct reference server must
+    pass every check, and each seeded defect must fail the check expected to catch it.
+
+    Exit status: 0 all as expected; 1 the correct server failed a check or a defect went uncaught;
+    2 a usage or environment error.
+
+    Examples:
+
+      sse-chaos selftest
+
+      sse-chaos selftest --defect resume-duplicates --defect seq-gap
+    """
+    # Here, not at the top: the other commands need neither the runner nor the browser.
+    import uvloop
+
+    from harness import selftest as proof
+
+    if list_defects:
+        out.print(proof.defects_table())
+        raise typer.Exit(0)
+    started = time.monotonic()
+    try:
+        rows = proof.plan_rows(defect or [], skip or [])
+        for row in rows:
+            (report_dir / row.name).mkdir(parents=True, exist_ok=True)
+        quiet_collector()
+        console.print(f"selftest: the correct server and {len(rows) - 1} seeded defects, {parallel} at a time")
+        results = uvloop.run(_cancellable(proof.run_rows(rows, parallel, report_dir, _print_row)))
+        for result in results:
+            if result.runs:
+                write_report(report_dir / result.row.name, result.runs)
+    except HarnessError as error:
+        raise _fail(str(error)) from None
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        raise _fail(f"interrupted; {report_dir} holds the servers that finished") from None
+    summary = proof.summary(results, time.monotonic() - started)
+    write_atomic(report_dir / "selftest.json", json.dumps(summary, indent=2))
+    _show_selftest(proof.matrix(results), results, f"{summary['wall_seconds']} s, {report_dir / 'selftest.json'}")
+    raise typer.Exit(proof.exit_status(results))
+
+
+async def _cancellable(work: Awaitable[T]) -> T:
+    _cancel_on_sigterm()
+    return await work
+
+
+def _show_selftest(matrix: Table, results: list[RowResult], footer: str) -> None:
+    """The matrix on stdout; what went other than expected, and the outcome, on stderr."""
+    # A log (CI) is as wide as the matrix; a terminal keeps its own width.
+    (out if out.is_terminal else Console(width=max(out.width, 140))).print(matrix)
+    for line in (line for result in results for line in result.findings()):
+        console.print(line, style="red", highlight=False, soft_wrap=True)
+    correct, defects = results[0], results[1:]
+    caught = sum(result.as_expected for result in defects)
+    console.print(
+        f"correct server: {correct.verdict.value}; defects caught by their expected check: {caught} of"
+        f" {len(defects)}; {footer}",
+        style="green" if correct.as_expected and caught == len(defects) else "bold red",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _print_row(result: RowResult) -> None:
+    style = "green" if result.as_expected else "bold red"
+    verdict = Text.assemble(f"{result.row.name:<24}", (f"{result.verdict.value:<8}", style))
+    console.print(verdict, f"{result.wall_seconds:5.1f} s", highlight=False)
 
 
 @app.command()

@@ -19,6 +19,7 @@ TIMING_PROFILES: dict[str, Mapping[str, float | int]] = {"fast": FAST_TIMING, "s
 
 _READY_PREFIX = b"listening on "
 _START_DEADLINE_SECONDS = 15.0
+_DEFECT = "DEFECT"  # the variable reference_server/config.py reads
 
 
 @dataclass
@@ -36,12 +37,21 @@ def timing_env(timing: Mapping[str, float | int]) -> dict[str, str]:
     return {name.upper(): f"{value:g}" for name, value in timing.items()}
 
 
+def server_env(timing: Mapping[str, float | int], defect: str | None) -> dict[str, str]:
+    """The child's environment: ours, the timings, and a seeded defect only when one is asked for
+    (a DEFECT left in the user's environment must not break the server a run judges)."""
+    inherited = {name: value for name, value in os.environ.items() if name != _DEFECT}
+    seeded = {_DEFECT: defect} if defect is not None else {}
+    return inherited | timing_env(timing) | seeded | {"PYTHONUNBUFFERED": "1"}
+
+
 @asynccontextmanager
 async def embedded_server(
-    timing: Mapping[str, float | int], log_path: Path, log_level: str = "info"
+    timing: Mapping[str, float | int], log_path: Path, log_level: str = "info", defect: str | None = None
 ) -> AsyncIterator[EmbeddedServer]:
-    """Start `python -m reference_server --port 0`, yield once it listens, always stop it."""
-    env = os.environ | timing_env(timing) | {"PYTHONUNBUFFERED": "1"}
+    """Start `python -m reference_server --port 0` (with `defect` seeded, reference_server/defects.py),
+    yield once it listens, always stop it."""
+    env = server_env(timing, defect)
     with log_path.open("ab") as log:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "reference_server", "--port", "0", "--log-level", log_level,

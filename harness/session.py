@@ -29,14 +29,16 @@ class SessionSettings:
     timing: str
     work_dir: Path  # logs of the processes the session starts
     report_dir: Path | None = None  # browser screenshots go here
+    defect: str | None = None  # seeded in the embedded server (`sse-chaos selftest`)
 
 
 @asynccontextmanager
-async def reference_server(timing: str, work_dir: Path) -> AsyncIterator[str]:
-    """The embedded reference server's stream URL, for the time of the block."""
+async def reference_server(timing: str, work_dir: Path, defect: str | None = None) -> AsyncIterator[str]:
+    """The embedded reference server's stream URL (with `defect` seeded), for the time of the block."""
     if timing not in TIMING_PROFILES:
         raise ConfigurationError(f"timing must be one of {', '.join(TIMING_PROFILES)}, not {timing!r}")
-    async with embedded_server(TIMING_PROFILES[timing], work_dir / "reference-server.log") as server:
+    log_path = work_dir / "reference-server.log"
+    async with embedded_server(TIMING_PROFILES[timing], log_path, defect=defect) as server:
         yield server.stream_url
 
 
@@ -56,6 +58,6 @@ async def session(settings: SessionSettings) -> AsyncIterator[Runner]:
     async with AsyncExitStack() as stack:
         url = settings.target_url
         if url is None:
-            url = await stack.enter_async_context(reference_server(settings.timing, settings.work_dir))
+            url = await stack.enter_async_context(reference_server(settings.timing, settings.work_dir, settings.defect))
         target = Target(url, settings.profile, settings.headers)
         yield await stack.enter_async_context(harness_for(target, settings.work_dir, settings.report_dir))

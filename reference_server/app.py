@@ -71,7 +71,7 @@ def create_app(config: ServerConfig) -> Quart:
             metrics.rejected.labels(reason="too_many_streams").inc()
             return _error(429, "too_many_streams", str(full), trace_id, retry_after=1)
         log_stream("stream_start", stream, query_chars=len(parsed.answer.query))
-        return await _stream_response(stream, after_seq=-1)
+        return await _stream_response(stream, -1, stream.trace_id)
 
     async def _resume(last_event_id: str, trace_id: str) -> Response:
         try:
@@ -83,7 +83,7 @@ def create_app(config: ServerConfig) -> Quart:
             return await _error_stream("unknown_stream", "no resumable stream with that id", trace_id)
         if position.seq > stream.last_seq:
             return await _error_stream("bad_last_event_id", "that event was never sent", trace_id)
-        after = position.seq
+        after = config.behaviour.resume_after(position.seq)
         if stream.terminal is not None and after >= stream.terminal.seq:
             after = stream.terminal.seq - 1
         try:
@@ -92,11 +92,11 @@ def create_app(config: ServerConfig) -> Quart:
             return await _error_stream("unknown_stream", str(gap), trace_id)
         metrics.resumes.inc()
         log_stream("stream_resume", stream, after_seq=after)
-        return await _stream_response(stream, after_seq=after)
+        return await _stream_response(stream, after, config.behaviour.resumed_trace_id(stream.trace_id))
 
-    async def _stream_response(stream: LogicalStream, after_seq: int) -> Response:
+    async def _stream_response(stream: LogicalStream, after_seq: int, trace_id: str) -> Response:
         body = connection_body(stream, registry, after_seq)
-        response = await make_response(body, 200, _stream_headers(config, stream.trace_id, stream.stream_id))
+        response = await make_response(body, 200, _stream_headers(config, trace_id, stream.stream_id))
         response.timeout = None  # Quart's 60 s RESPONSE_TIMEOUT would cut long streams
         return response
 
@@ -133,7 +133,7 @@ def _stream_headers(config: ServerConfig, trace_id: str, stream_id: str | None) 
     }
     if stream_id is not None:
         headers["X-Stream-ID"] = stream_id
-    return headers
+    return config.behaviour.response_headers(headers)
 
 
 def _seconds(value: float) -> str:

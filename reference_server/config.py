@@ -6,6 +6,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
+from reference_server.defects import CORRECT, DEFECTS, Behaviour, Defect
+
 
 class ConfigError(ValueError):
     """A configuration value is missing its meaning; the message names the variable."""
@@ -28,14 +30,21 @@ class ServerConfig:
     drain_seconds: float = 5.0
     send_timeout: float = 30.0  # a send blocked this long means the client stopped reading: drop it
     send_buffer_bytes: int = 65536  # kernel send buffer per connection: what a slow reader can pin
+    defect: Defect | None = None  # seeded on purpose, for `sse-chaos selftest` (defects.py)
+
+    @property
+    def behaviour(self) -> Behaviour:
+        return CORRECT if self.defect is None else self.defect.behaviour
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ServerConfig:
-        values: dict[str, float | int] = {}
+        values: dict[str, float | int | Defect] = {}
         for field in fields(cls):
             raw = environ.get(field.name.upper())
-            if raw is not None:
+            if raw is not None and field.name != "defect":
                 values[field.name] = _parse_positive(field.name.upper(), raw, field.type == "int")
+        if environ.get("DEFECT"):
+            values["defect"] = _defect(environ["DEFECT"])
         config = cls(**values)  # type: ignore[arg-type]
         config.validate()
         return config
@@ -58,6 +67,12 @@ FAST_TIMING = {
     "send_timeout": 5.0,
 }
 """Sub-second timings used by the harness's fast profile and by tests."""
+
+
+def _defect(name: str) -> Defect:
+    if name not in DEFECTS:
+        raise ConfigError(f"DEFECT {name[:40]!r} is not a seeded defect (known: {', '.join(DEFECTS)})")
+    return DEFECTS[name]
 
 
 def _parse_positive(name: str, raw: str, integer: bool) -> float | int:

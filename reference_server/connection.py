@@ -4,7 +4,7 @@ After the retry hint it sends every buffered event past the cursor (a replay and
 tail are one loop) and heartbeats on this connection's own schedule. It ends after the
 stream's terminal event (`complete`; the producer in streams.py appends it at the duration
 cap too), after an `error` event when the cursor has left the replay buffer or the server
-drains, or abruptly when one send outlasts SEND_TIMEOUT.
+drains, or abruptly when one send outlasts SEND_TIMEOUT (or, with a seeded defect, on its own).
 
 The view reads everything it needs from the request first: Quart's `request` is not
 available while the body is iterated.
@@ -19,6 +19,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Iterator
 
+from reference_server.defects import ConnectionEnd
 from reference_server.streams import LogicalStream, ReplayGap, StoredEvent, StreamRegistry
 from reference_server.wire import encode_event, encode_retry
 
@@ -31,8 +32,11 @@ async def connection_body(stream: LogicalStream, registry: StreamRegistry, after
     Every frame goes out under a send deadline: Hypercorn has no write timeout, so a client
     that stops reading would hold its connection forever once the socket buffers are full.
     """
-    async with contextlib.aclosing(_frames(stream, registry, after_seq)) as frames:
-        async for frame in frames:
+    config = stream.config
+    end = config.behaviour.connection_end(config.heartbeat_interval, config.silence_threshold, after_seq >= 0)
+    frames = _frames(stream, registry, after_seq)
+    async with contextlib.aclosing(frames if end is None else _ended_early(frames, end)) as sent:
+        async for frame in sent:
             with _send_deadline(stream):
                 yield frame
 
@@ -45,8 +49,8 @@ async def _frames(stream: LogicalStream, registry: StreamRegistry, after_seq: in
     try:
         yield encode_retry(config.retry_ms)
         cursor = after_seq
-        interval = config.heartbeat_interval
-        next_beat = time.monotonic() + interval
+        gaps = config.behaviour.heartbeat_gaps(config.heartbeat_interval)
+        next_beat = time.monotonic() + next(gaps)
         while True:
             if registry.draining:
                 yield _shutdown_event(stream)
@@ -56,6 +60,7 @@ async def _frames(stream: LogicalStream, registry: StreamRegistry, after_seq: in
             if now >= next_beat:
                 yield encode_event("heartbeat", stream.heartbeat_data())
                 metrics.events_sent.labels(type="heartbeat").inc()
+                interval = next(gaps)
                 next_beat += interval * max(1, math.ceil((now - next_beat) / interval))
                 continue
             seen = stream.version
@@ -77,6 +82,23 @@ async def _frames(stream: LogicalStream, registry: StreamRegistry, after_seq: in
     finally:
         registry.detach(stream)
         log_stream("stream_end", stream, events_sent=sent, finished=stream.finished)
+
+
+async def _ended_early(frames: AsyncIterator[bytes], end: ConnectionEnd) -> AsyncIterator[bytes]:
+    """A seeded defect's connection: it stops sending `end.after` s in, stays open and silent
+    `end.silent_for` s, then closes."""
+    deadline = asyncio.get_running_loop().time() + end.after
+    async with contextlib.aclosing(frames):
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):  # around the wait for a frame, never a send
+                    frame = await anext(frames)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                break
+            yield frame
+    await asyncio.sleep(end.silent_for)
 
 
 def _count_sent(stream: LogicalStream, events: list[StoredEvent]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import signal
 import socket
@@ -21,6 +22,7 @@ from reference_server.logs import configure_logging
 from reference_server.streams import StreamRegistry
 
 _BACKLOG = 2048
+log = logging.getLogger("reference_server")
 
 
 def bind_socket(host: str, port: int, user_timeout_seconds: float, send_buffer_bytes: int) -> socket.socket:
@@ -108,6 +110,9 @@ def run(host: str, port: int, log_level: str) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     configure_logging(log_level)
+    if config.defect is not None:
+        fields = {"defect": config.defect.name, "breaks": config.defect.breaks}
+        log.warning("running with a seeded defect", extra={"fields": fields})
     try:
         quiet_collector()
         uvloop.run(serve(config, host, port, announce))

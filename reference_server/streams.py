@@ -56,6 +56,7 @@ class LogicalStream:
     total_tokens: int = 0
     terminal: StoredEvent | None = None
     readers: int = 0
+    cap_at: float = field(init=False)  # when the producer ends the stream with duration_cap
     _buffer: deque[StoredEvent] = field(init=False)
     _digest: hashlib._Hash = field(default_factory=hashlib.sha256)
     on_finished: Callable[[LogicalStream], None] | None = None
@@ -66,6 +67,7 @@ class LogicalStream:
 
     def __post_init__(self) -> None:
         self._buffer = deque(maxlen=self.config.replay_buffer_events)
+        self._place_cap(self.started)
 
     @property
     def finished(self) -> bool:
@@ -76,6 +78,15 @@ class LogicalStream:
 
     def remaining(self) -> float:
         return max(0.0, self.config.stream_max_seconds - self.uptime())
+
+    def attach(self) -> None:
+        """A connection starts reading the stream."""
+        self.readers += 1
+        self.cancel_expiry()
+        self._place_cap(time.monotonic())
+
+    def _place_cap(self, attached: float) -> None:
+        self.cap_at = self.config.behaviour.cap_deadline(self.started, attached, self.config.stream_max_seconds)
 
     def start(self) -> None:
         self._producer = asyncio.create_task(self._produce(), name=f"produce-{self.stream_id}")
@@ -139,12 +150,12 @@ class LogicalStream:
 
     async def _produce(self) -> None:
         delay = self.config.chunk_delay_ms / 1000
-        cap_at = self.started + self.config.stream_max_seconds
+        chunk_seqs = self.config.behaviour.chunk_seqs
         # The answer's generator (a seeded Random, 2.6 KB) is made when the first chunk is due:
         # a stream that is only waiting holds none (bench/idle_streams.py measures memory per stream).
-        await asyncio.sleep(max(0.0, min(self.started + delay, cap_at) - time.monotonic()))
+        await asyncio.sleep(max(0.0, min(self.started + delay, self.cap_at) - time.monotonic()))
         for index, chunk in enumerate(self.request.chunks()):
-            due = min(self.started + (index + 1) * delay, cap_at)
+            due = min(self.started + (index + 1) * delay, self.cap_at)
             now = time.monotonic()
             if due > now:
                 await asyncio.sleep(due - now)
@@ -152,18 +163,20 @@ class LogicalStream:
                 # Behind schedule: produce what is due without waking the connections per
                 # chunk (they send it as one write), but let the loop run now and then.
                 await asyncio.sleep(0)
-            if time.monotonic() >= cap_at:
+            if time.monotonic() >= self.cap_at:
                 self._finish("duration_cap")
                 return
-            self._append_chunk(index, chunk.content, chunk.tokens)
+            for seq in chunk_seqs(index):
+                self._append_chunk(seq, chunk.content, chunk.tokens)
         self._finish("finished")
 
     def _append_chunk(self, seq: int, content: str, tokens: int) -> None:
+        position = self.total_chunks  # the event id's number; only a defect gives the payload another seq
         self.total_chunks += 1
         self.total_tokens += tokens
         self._digest.update(content.encode())
         data = self._base() | {"seq": seq, "content": content, "tokens": tokens}
-        self._append(StoredEvent(seq, "content_chunk", encode_event("content_chunk", data, self._id(seq))))
+        self._append(StoredEvent(position, "content_chunk", encode_event("content_chunk", data, self._id(position))))
 
     def _finish(self, reason: str) -> None:
         seq = self.total_chunks
@@ -175,7 +188,8 @@ class LogicalStream:
             "content_sha256": self._digest.hexdigest(),
             "sources": self.request.sources(),
         }
-        self.terminal = StoredEvent(seq, "complete", encode_event("complete", data, self._id(seq)))
+        frame = encode_event("complete", self.config.behaviour.complete_data(data), self._id(seq))
+        self.terminal = StoredEvent(seq, "complete", frame)
         self._append(self.terminal)
         if reason == "duration_cap":
             self.metrics.caps_reached.inc()
@@ -188,7 +202,7 @@ class LogicalStream:
 
     def heartbeat_data(self) -> dict[str, object]:
         self.heartbeat_count += 1
-        return self._base() | {
+        data = self._base() | {
             "timestamp": _utc_now_iso(),
             "uptime_seconds": round(self.uptime(), 3),
             "total_chunks": self.total_chunks,
@@ -197,6 +211,7 @@ class LogicalStream:
             "remaining_seconds": round(self.remaining(), 3),
             "max_duration": self.config.stream_max_seconds,
         }
+        return self.config.behaviour.heartbeat_data(data)
 
     def _base(self) -> dict[str, object]:
         return {"stream_id": self.stream_id, "trace_id": self.trace_id}
@@ -258,8 +273,7 @@ class StreamRegistry:
         self._forget(min(idle, key=lambda s: s.started))
 
     def attach(self, stream: LogicalStream) -> None:
-        stream.readers += 1
-        stream.cancel_expiry()
+        stream.attach()
         self._connections += 1
         self._drained.clear()
         self.metrics.open_connections.set(self._connections)
@@ -271,7 +285,7 @@ class StreamRegistry:
         if self._connections == 0:
             self._drained.set()
         if stream.readers == 0 and stream.stream_id in self._streams:
-            stream.schedule_expiry(self.config.stream_resume_ttl, self._forget)
+            stream.schedule_expiry(self.config.behaviour.resume_ttl(self.config.stream_resume_ttl), self._forget)
 
     def _finished(self, stream: LogicalStream) -> None:
         if stream.stream_id not in self._unfinished:

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from reference_server.config import ConfigError, ServerConfig
+from reference_server.defects import CORRECT, DEFECTS
 
 
 @pytest.mark.parametrize(
@@ -34,3 +35,24 @@ def test_silence_threshold_must_exceed_heartbeat() -> None:
 def test_floats_allowed_for_sub_second_timings() -> None:
     config = ServerConfig.from_env({"HEARTBEAT_INTERVAL": "0.1", "SILENCE_THRESHOLD": "0.3"})
     assert (config.heartbeat_interval, config.silence_threshold) == (0.1, 0.3)
+
+
+def test_no_defect_unless_the_environment_names_one() -> None:
+    assert ServerConfig.from_env({}).defect is None
+    assert ServerConfig.from_env({"DEFECT": ""}).defect is None
+    assert ServerConfig.from_env({}).behaviour is CORRECT
+    config = ServerConfig.from_env({"DEFECT": "seq-gap"})
+    assert config.defect is DEFECTS["seq-gap"]
+    assert config.behaviour is DEFECTS["seq-gap"].behaviour
+
+
+def test_an_unknown_defect_exits_2_naming_the_known_ones() -> None:
+    env = os.environ | {"DEFECT": "no-such-defect"}
+    result = subprocess.run(
+        [sys.executable, "-m", "reference_server", "--port", "0"], env=env, capture_output=True, text=True, timeout=20
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "'no-such-defect'" in lines[0]
+    assert all(name in lines[0] for name in DEFECTS)
