@@ -1,8 +1,10 @@
-"""B4 and R7 by hand: the whole catalogue, fast timing profile, N times in a row.
+"""B4 and R7 by hand: the whole catalogue (or some scenarios), fast timing profile, N times in a row.
 
-Run: .venv/bin/python bench/catalogue.py [--runs 20] [--parallel 2]
+Run: .venv/bin/python bench/catalogue.py [--runs 20] [--parallel 2] [--scenario NAME ...] [--cold]
 Prints each run's wall time and any failed scenario/check, then the median wall time and
 the number of runs with a false failure (against the reference server every failure is one).
+`--cold` empties the OS page cache before each run (root only): every run then starts as the
+first one on a fresh machine does, with Chromium, fonts and Python coming off disk.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import time
 from pathlib import Path
 
 
-def run_once(report_dir: Path, parallel: int) -> tuple[float, int, list[str]]:
+def run_once(report_dir: Path, parallel: int, scenarios: list[str]) -> tuple[float, int, list[str]]:
     command = [sys.executable, "-m", "harness.cli", "run", "--report-dir", str(report_dir), "--parallel", str(parallel)]
+    command += [argument for name in scenarios for argument in ("--scenario", name)]
     started = time.perf_counter()
     result = subprocess.run(command, capture_output=True, text=True, timeout=900)
     wall = time.perf_counter() - started
@@ -36,12 +39,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument("--scenario", action="append", default=[], help="repeatable; default: the catalogue")
+    parser.add_argument("--cold", action="store_true", help="empty the OS page cache before each run (root)")
     args = parser.parse_args()
     walls, failed_runs = [], 0
     print(f"{'run':>4} {'wall s':>7} {'exit':>5}  failures")
     with tempfile.TemporaryDirectory(prefix="sse-chaos-bench-") as scratch:
         for number in range(1, args.runs + 1):
-            wall, code, failures = run_once(Path(scratch) / f"run{number}", args.parallel)
+            if args.cold:
+                subprocess.run(["sync"], check=True)
+                Path("/proc/sys/vm/drop_caches").write_text("3\n")
+            wall, code, failures = run_once(Path(scratch) / f"run{number}", args.parallel, args.scenario)
             walls.append(wall)
             failed_runs += bool(failures) or code != 0
             print(f"{number:>4} {wall:>7.1f} {code:>5}  {' | '.join(failures) or '-'}", flush=True)
