@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any
 
-from harness.checks import CHECKS, CheckResult, run_checks
+from harness.checks import CHECKS, CheckResult, Status, run_checks
 from harness.faults import FaultNote, make_fault
 from harness.history import NEMESIS, Baseline, History, Kind, Record
 from harness.plan import ClientPlan, Expectations, Plan, Request
@@ -71,10 +71,22 @@ def judge_all(history: History) -> list[CheckResult]:
 class HistoryBuilder:
     """One client's stream on a virtual clock; `t` is seconds since the epoch of the history."""
 
-    def __init__(self, chunks: int = 8, heartbeat: float = 0.25) -> None:
+    def __init__(self, chunks: int = 8, heartbeat: float = 0.25, client: str = "c0") -> None:
         self.history = History(plan=built_plan(heartbeat), epoch_ns=0)
         self.chunks = [f" word{n}" for n in range(chunks)]
+        self.client = client
         self.connection = -1
+
+    def another(self, client: str) -> HistoryBuilder:
+        """A builder of another client's stream into the same history."""
+        other = HistoryBuilder(len(self.chunks), client=client)
+        other.history = self.history
+        return other
+
+    def ordered(self) -> History:
+        """The history with its records in time order, as a run records them."""
+        self.history.records.sort(key=lambda r: r.t_ns)
+        return self.history
 
     def change(self, **parts: dict[str, Any]) -> HistoryBuilder:
         """Change the plan's parts (`expect`, `timing`, `profile`...), see `changed`."""
@@ -87,18 +99,22 @@ class HistoryBuilder:
         self.history.baseline = Baseline(content="".join(self.chunks) if content is None else content, reason=reason)
         return self
 
-    def add(self, t: float, kind: Kind, client: str = "c0", **values: object) -> Record:
-        record = Record(int(t * 1e9), client, kind.value, **values)  # type: ignore[arg-type]
+    def add(self, t: float, kind: Kind, client: str | None = None, **values: object) -> Record:
+        record = Record(round(t * 1e9), client or self.client, kind.value, **values)  # type: ignore[arg-type]
         self.history.records.append(record)
         return record
 
-    def connect(self, t: float, headers: dict[str, str] | None = None) -> None:
+    def connect(
+        self, t: float, headers: dict[str, str] | None = None, status: int = 200, responds_after: float = 0.001
+    ) -> None:
+        """A connection attempt answered `responds_after` later; a 200 sends its first bytes then."""
         self.connection += 1
         self.add(t, Kind.ATTEMPT, connection=self.connection)
-        self.add(
-            t + 0.001, Kind.RESPONSE, connection=self.connection, status=200, detail=json.dumps(headers or HEADERS)
-        )
-        self.add(t + 0.001, Kind.BYTES, connection=self.connection, nbytes=11)  # the retry line
+        responded = t + responds_after
+        detail = json.dumps(HEADERS if headers is None else headers)
+        self.add(responded, Kind.RESPONSE, connection=self.connection, status=status, detail=detail)
+        if status == 200:
+            self.add(responded, Kind.BYTES, connection=self.connection, nbytes=11)  # the retry line
 
     def chunk(self, t: float, seq: int, trace: str = TRACE, dropped: bool = False) -> None:
         data = json.dumps({"stream_id": STREAM, "trace_id": trace, "seq": seq, "content": self.chunks[seq]})
@@ -162,3 +178,7 @@ class HistoryBuilder:
         self.complete(1.0)
         self.history.records.sort(key=lambda r: r.t_ns)
         return self
+
+
+def status(check: str, history: History) -> Status:
+    return judge(check, history).status
