@@ -10,6 +10,7 @@ import pytest
 
 import harness.sse
 from harness.sse import Comment, Event, PythonSSEParser, SSEParseError
+from harness.sse._items import BOM, MAX_RETRY_MS, retry_ms
 from tests.helpers.sse_implementations import (
     IMPLEMENTATIONS,
     CompiledSSEParser,
@@ -92,6 +93,46 @@ def test_retry_and_last_event_id_state(parser_type: Parser) -> None:
     assert parser.last_event_id == "s:1"
 
 
+def test_a_new_parser_has_no_state_and_nothing_pending(parser_type: Parser) -> None:
+    parser = parser_type()
+    state = (parser.last_event_id, parser.retry, parser.bytes_fed, parser.incomplete, parser.unterminated_bytes)
+    assert state == ("", None, 0, False, 0)
+
+
+def test_close_discards_the_unfinished_line_and_block(parser_type: Parser) -> None:
+    parser = parser_type()
+    parser.feed(b"data: a\ndata: b")
+    assert parser.close() == []
+    assert (parser.incomplete, parser.unterminated_bytes) == (False, 0)
+
+
+def test_bytes_fed_counts_every_byte_the_bom_and_a_split_crlf_included(parser_type: Parser) -> None:
+    parser = parser_type()
+    parser.feed(BOM + b"data: a\r")
+    parser.feed(b"\n\n")
+    assert parser.bytes_fed == 13
+
+
+def test_a_bom_fed_alone_leaves_nothing_pending(parser_type: Parser) -> None:
+    parser = parser_type()
+    assert parser.feed(BOM) == []
+    assert (parser.incomplete, parser.unterminated_bytes) == (False, 0)
+    assert summary(parser.feed(b"data: a\n\n")) == [ev("a")]
+
+
+def test_a_retry_of_more_digits_than_an_int_may_parse_is_clamped(parser_type: Parser) -> None:
+    data = b"retry: " + b"9" * 5000 + b"\ndata: a\n\n"
+    assert summary(parse_whole(parser_type, data)) == [ev("a", retry=MAX_RETRY_MS)]
+
+
+@pytest.mark.parametrize(
+    ("digits", "ms"), [(b"000250", 250), ("000250", 250), (b"000", 0), ("000", 0), (b"9" * 5000, MAX_RETRY_MS)]
+)
+def test_retry_ms_reads_ascii_digits_as_bytes_or_text(digits: bytes | str, ms: int) -> None:
+    """The compiled parser passes the digits as bytes, the Python parser as text."""
+    assert retry_ms(digits) == ms
+
+
 def test_seeded_last_event_id_survives_events_without_id(parser_type: Parser) -> None:
     parser = parser_type(last_event_id="s:9")
     items = parser.feed(b"event: heartbeat\ndata: {}\n\n")
@@ -115,6 +156,15 @@ def test_oversized_event_raises(parser_type: Parser) -> None:
     parser = parser_type(max_event_bytes=32)
     with pytest.raises(SSEParseError, match="event is larger than 32 bytes"):
         parser.feed(b"data: 0123456789\n" * 4)
+
+
+def test_an_event_of_exactly_max_event_bytes_is_allowed_open_or_dispatched(parser_type: Parser) -> None:
+    data = b"data: 0123\n\n"  # 12 bytes: from its first field line's first byte to its blank line's end
+    assert summary(parse_whole(parser_type, data, max_event_bytes=12)) == [ev("0123")]
+    parser = parser_type(max_event_bytes=11)
+    assert parser.feed(data[:11]) == []  # open at the chunk's end, 11 bytes so far
+    with pytest.raises(SSEParseError, match="larger than 11 bytes"):
+        parser.feed(data[11:])
 
 
 def test_multibyte_split_inside_character(parser_type: Parser) -> None:

@@ -72,16 +72,16 @@ def check_duration_cap(plan: Plan, history: History) -> Verdict:
     rules = _Rules(cap, plan.expect.cap_tolerance, delay, windows, plan.lag_sample_seconds, labelled)
     lags = lag_samples(history)
     problems: list[str] = []
-    spans = [_span(client, history, plan.profile.terminal_events) for client in streams]
-    for client, span in zip(streams, spans, strict=True):
-        stamp_lags = lags.get(HARNESS, []) + lags.get(client.name, [])
-        problems += [f"{client.name}: {problem}" for problem in rules.problems(span, stamp_lags)]
+    spans = {client.name: _span(client, history, plan.profile.terminal_events) for client in streams}
+    for name, span in spans.items():
+        stamp_lags = lags.get(HARNESS, []) + lags.get(name, [])
+        problems += [f"{name}: {problem}" for problem in rules.problems(span, stamp_lags)]
     evidence = {
         "cap_s": cap,
         "tolerance_s": round(rules.tolerance + delay, 3),
         "streams": len(spans),
-        "capped": sum(_reason(span) == CAPPED for span in spans),
-        "longest_s": round(max(span.seconds for span in spans), 3),
+        "capped": sum(_reason(span) == CAPPED for span in spans.values()),
+        "longest_s": round(max(span.seconds for span in spans.values()), 3),
     }
     ok = f"longest stream {evidence['longest_s']} s within cap {cap:g} s (+{evidence['tolerance_s']:g} s tolerance)"
     return verdict(problems, ok, **evidence)

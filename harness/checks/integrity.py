@@ -72,9 +72,8 @@ def _received_anything(client: ClientView, profile: TargetProfile) -> bool:
 def _losses(client: ClientView, profile: TargetProfile, baseline: Baseline) -> list[str]:
     chunks = content_payloads(client.events, profile.content_event)
     seqs = [chunk.get("seq") for chunk in chunks]
-    expected = list(range(len(seqs)))
-    if seqs != expected:
-        first_bad = next(i for i, (got, want) in enumerate(zip(seqs, expected, strict=True)) if got != want)
+    first_bad = next((due for due, seq in enumerate(seqs) if seq != due), None)
+    if first_bad is not None:
         return [f"content seq {seqs[first_bad]} where {first_bad} was due"]
     answer = joined_content(chunks)
     problems = []

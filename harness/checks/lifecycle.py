@@ -50,7 +50,7 @@ def check_reconnect_bounds(plan: Plan, history: History) -> Verdict:
         for name, count in counts.items()
         if (low is not None and count < low) or (high is not None and count > high)
     ]
-    evidence = {"min": min(counts.values(), default=0), "max": max(counts.values(), default=0)}
+    evidence = {"min": min(counts.values()), "max": max(counts.values())}
     return verdict(problems, f"reconnections {_bounds(low, high)} for every client", **evidence)
 
 

@@ -95,7 +95,6 @@ def fault_windows(history: History) -> list[FaultWindow]:
     """Fault windows in seconds; a fault never removed lasts to the end of the history."""
     starts: dict[str, tuple[float, FaultNote]] = {}
     windows = []
-    end_of_history = history.seconds(history.records[-1]) if history.records else 0.0
     for record in history.records:
         if record.kind == Kind.FAULT_START:
             starts[record.event_id] = (history.seconds(record), FaultNote.model_validate_json(record.detail))
@@ -103,7 +102,7 @@ def fault_windows(history: History) -> list[FaultWindow]:
             start, note = starts.pop(record.event_id)
             windows.append(FaultWindow(start, history.seconds(record), note.action, note.slack))
     for start, note in starts.values():
-        windows.append(FaultWindow(start, end_of_history, note.action, note.slack))
+        windows.append(FaultWindow(start, history.seconds(history.records[-1]), note.action, note.slack))
     return windows
 
 
