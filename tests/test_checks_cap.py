@@ -7,6 +7,8 @@ met exactly, not within rounding.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from harness.checks import Status
@@ -171,3 +173,26 @@ def test_the_evidence_gives_the_tolerance_with_a_fault_s_delay_and_the_longest_s
         "longest stream 6.0 s within cap 6 s (+0.188 s tolerance)",
         {"cap_s": 6.0, "tolerance_s": 0.188, "streams": 1, "capped": 1, "longest_s": 6.0},
     )
+
+
+@pytest.mark.parametrize(
+    ("reason", "said", "expected"),
+    [("finished", 6.001, Status.FAIL), ("finished", 6.0, Status.FAIL), ("finished", 5.999, Status.PASS),
+     ("duration_cap", 6.001, Status.PASS)],
+)  # fmt: skip
+def test_a_stream_the_server_says_ran_to_the_cap_must_call_it_duration_cap(
+    reason: str, said: float, expected: Status
+) -> None:
+    """Cut at the cap to the millisecond, the client cannot time it; the server's own duration says it."""
+    builder = HistoryBuilder(chunks=1)
+    builder.connect(0.0)
+    builder.chunk(0.1, 0)
+    builder.complete(5.9, reason=reason)
+    terminal = builder.history.records[-2]
+    terminal.data = json.dumps(json.loads(terminal.data) | {"duration": said})
+    result = judge("duration_cap", builder.history)
+    assert result.status == expected, result.detail
+    if expected == Status.FAIL:
+        assert (
+            f"the server says it ran {said:g} s, at or past the cap of 6 s, and ended with 'finished'" in result.detail
+        )
