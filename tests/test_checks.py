@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from harness.checks import CHECKS, Status
-from harness.history import History, Kind
+from harness.history import COLUMNS, History, Kind
 from tests.helpers.histories import HEADERS, HistoryBuilder, changed, judge, judge_all
 
 
@@ -155,6 +155,21 @@ def test_completion_fails_on_deadline() -> None:
     result = judge("completion", builder.history)
     assert result.status == Status.FAIL
     assert result.evidence["outcomes"] == {"deadline": 1}
+
+
+@pytest.mark.parametrize(("cap", "expected"), [(100, Status.PASS), (10, Status.FAIL)])
+def test_completion_fails_a_client_whose_records_were_capped(cap: int, expected: Status) -> None:
+    """The good stream recorded again under a record cap: whole under 100, cut at 10."""
+    built = HistoryBuilder().good_stream().history
+    history = History(plan=built.plan, epoch_ns=built.epoch_ns, max_records=cap)
+    for record in built.records:
+        values = {name: getattr(record, name) for name in COLUMNS[3:]}
+        history.add_at(record.t_ns, record.client, Kind(record.kind), **values)
+    result = judge("completion", history)
+    assert result.status == expected
+    if expected == Status.FAIL:
+        assert result.detail.startswith("c0: records capped at 10 (a client keeps at most 10 records")
+        assert result.evidence["outcomes"] == {"complete": 1}  # its outcome, kept past the cap
 
 
 @pytest.mark.parametrize(("low", "high", "expected"), [(1, None, Status.FAIL), (None, 0, Status.PASS)])
