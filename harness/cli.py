@@ -153,9 +153,21 @@ def _cancel_on_sigterm() -> None:
 
 def _publish(report_dir: Path, runs: list[ScenarioRun]) -> None:
     """Write the report files, show the result table and where report.html is."""
+    _frames_on_the_system_allocator()
     html = write_report(report_dir, runs)
     _print_results(runs)
     console.print(f"report: {html.resolve()}", highlight=False, soft_wrap=True)
+
+
+def _frames_on_the_system_allocator() -> None:
+    """pandas keeps a frame's text in pyarrow, whose default pool (mimalloc) holds on to what it
+    freed: the report of three clients capped at their records peaked 40 MB higher than on the
+    system allocator. Set here, in the command's own process: the pool is the whole process's."""
+    try:
+        import pyarrow
+    except ImportError:
+        return
+    pyarrow.set_memory_pool(pyarrow.system_memory_pool())
 
 
 def _print_results(runs: list[ScenarioRun]) -> None:

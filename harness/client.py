@@ -4,7 +4,8 @@ Behaviour: silence detection (no byte within the threshold), reconnection with e
 backoff and jitter floored by the server's `retry:`, `Last-Event-ID` resume, the stream's
 trace id sent on every reconnection, dedup by event id, connection states and callbacks,
 a maximum attempt count and an overall deadline. Cancelling `run()` closes the connection,
-records the client as disconnected and cancelled, and re-raises.
+records the client as disconnected and cancelled, and re-raises. A client whose records reach
+the history's cap stops there: what it would read next could not be judged.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from harness.transport import route_through
 
 _MAX_HEADER_VALUE_CHARS = 256
 _MAX_SEEN_IDS = 200_000
+# Closing a response only closes its socket; the bound is there because the overall deadline,
+# once it has fired, no longer covers the close in `finally`.
+_CLOSE_SECONDS = 1.0
 
 
 class State(StrEnum):
@@ -42,6 +46,7 @@ class Outcome(StrEnum):
     ERROR = "error"  # a non-retryable error event: a clean, deliberate end
     HTTP_ERROR = "http_error"  # 204, a non-200 status or a wrong content type
     PROTOCOL_ERROR = "protocol_error"  # the stream broke the parser's bounds
+    RECORDS_CAPPED = "records_capped"  # the client's records reached the history's cap
     GAVE_UP = "gave_up"  # max attempts reached
     DEADLINE = "deadline"  # the overall deadline passed
     CANCELLED = "cancelled"  # run() was cancelled before any of the above
@@ -199,7 +204,8 @@ class RobustClient:
             await self._read_body(response)
         finally:
             with contextlib.suppress(Exception):
-                await asyncio.shield(response.aclose())
+                async with asyncio.timeout(_CLOSE_SECONDS):
+                    await asyncio.shield(response.aclose())
 
     def _accept(self, response: httpx.Response) -> None:
         headers = {k: v[:_MAX_HEADER_VALUE_CHARS] for k, v in response.headers.items()}
@@ -240,9 +246,7 @@ class RobustClient:
                 raise _Reconnect(f"silence: no byte for {self.silence_threshold:g} s") from None
             except httpx.HTTPError as error:
                 raise _Reconnect(f"connection cut: {_describe(error)}") from None
-            self.history.add(
-                self.name, Kind.BYTES, connection=self.connection, offset=parser.bytes_fed, nbytes=len(chunk)
-            )
+            self.history.add_read(self.name, self.connection, parser.bytes_fed, len(chunk))
             try:
                 items = parser.feed(chunk)
             except SSEParseError as error:
@@ -250,6 +254,8 @@ class RobustClient:
             for item in items:
                 self._handle(item)
             self.retry_ms = parser.retry if parser.retry is not None else self.retry_ms
+            if (marker := self.history.truncated(self.name)) is not None:
+                raise _Finished(Outcome.RECORDS_CAPPED, marker.detail)
         if parser.incomplete:
             self._record_error(f"the body ended inside an event, {parser.unterminated_bytes} bytes unterminated")
         parser.close()

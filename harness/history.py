@@ -4,6 +4,12 @@ plan it ran and the fault-free baseline it is compared with.
 Clients and the nemesis append; checks and reports only read. A history saves to JSON and
 loads back unchanged (a history of the first format is migrated on load), and becomes a
 pandas DataFrame for analysis.
+
+A client's share is bounded, so that a hostile server ends in a verdict and not in memory:
+reads that follow each other within a millisecond share one record, and once a client has
+`max_records` records or `max_text` characters of text, one `truncated` marker says so and
+its later records are dropped (all but its outcome). The harness's own records (the nemesis,
+loop lag) are bounded by the plan instead.
 """
 
 from __future__ import annotations
@@ -28,6 +34,17 @@ if TYPE_CHECKING:
 
 FORMAT = 2
 
+# The catalogue's busiest client keeps 2,500 to 3,000 records (slicer) and 50,000 characters of
+# text. At these caps a run whose clients all reach them, and its report, stay under 300 MB
+# (bench/hostile_servers.py). An event the parser allows (up to 4 MiB) may pass the text cap:
+# its client is then capped, which fails `completion`, as any cap does.
+MAX_RECORDS_PER_CLIENT = 10_000
+MAX_TEXT_PER_CLIENT = 1 << 20  # characters of data, detail and event id
+# A read this soon after the one that opened the client's latest record joins it: a link that
+# slices a stream finely would fill the history with reads. A silence measured between records
+# can grow by less than this.
+READ_WINDOW_NS = 1_000_000
+
 
 class Kind(StrEnum):
     ATTEMPT = "attempt"  # a connection attempt starts (detail: request headers that matter)
@@ -43,10 +60,12 @@ class Kind(StrEnum):
     FAULT_END = "fault_end"  # the nemesis undid it
     LOOP_LAG = "loop_lag"  # an event-loop lag sample, the harness's or a browser page's (lag_us)
     DISPLAY = "display"  # what a browser client's page showed at the end (data: answer, detail: JSON)
+    TRUNCATED = "truncated"  # the client's records reached the cap; later ones were dropped (detail: the cap)
 
 
 NEMESIS = "nemesis"
 HARNESS = "harness"
+_UNBOUNDED = (NEMESIS, HARNESS)
 
 
 @dataclass(slots=True)
@@ -82,6 +101,16 @@ class Baseline(BaseModel):
     failure: str | None = None
 
 
+@dataclass(slots=True)
+class _Share:
+    """What one client has spent of the history."""
+
+    records: int = 0
+    text: int = 0
+    last: Record | None = None  # its latest record, which a read may join
+    marker: Record | None = None  # the truncated marker, once the cap was reached
+
+
 @dataclass
 class History:
     """Records in arrival order, plus the plan they ran under (None for a client's own history,
@@ -96,15 +125,60 @@ class History:
     epoch_ns: int = field(default_factory=time.monotonic_ns)
     baseline: Baseline | None = None
     screenshots: list[str] = field(default_factory=list)  # relative to the report directory
+    max_records: int = MAX_RECORDS_PER_CLIENT
+    max_text: int = MAX_TEXT_PER_CLIENT
+    _shares: dict[str, _Share] = field(default_factory=dict, init=False, repr=False, compare=False)
 
-    def add(self, client: str, kind: Kind, **values: Any) -> Record:
-        return self.add_at(time.monotonic_ns(), client, kind, **values)
+    def add(self, client: str, kind: Kind, **values: Any) -> None:
+        self.add_at(time.monotonic_ns(), client, kind, **values)
 
-    def add_at(self, t_ns: int, client: str, kind: Kind, **values: Any) -> Record:
+    def add_at(self, t_ns: int, client: str, kind: Kind, **values: Any) -> None:
         """A record stamped elsewhere (a browser page), on this process's monotonic clock."""
         record = Record(t_ns, client, kind.value, **values)
-        self.records.append(record)
-        return record
+        if client in _UNBOUNDED or self._admits(record):
+            self.records.append(record)
+
+    def add_read(self, client: str, connection: int, offset: int, nbytes: int) -> None:
+        """A read of `nbytes` at stream `offset`. It joins the client's latest record when that is a
+        read of the same connection that ends where this one starts and opened under
+        READ_WINDOW_NS ago: a record of reads is stamped with its first, exact for the body's start."""
+        now = time.monotonic_ns()
+        share = self._shares.get(client)
+        last = share.last if share is not None and share.marker is None else None
+        if (
+            last is not None
+            and last.kind == Kind.BYTES
+            and last.connection == connection
+            and last.offset + last.nbytes == offset
+            and now - last.t_ns < READ_WINDOW_NS
+        ):
+            last.nbytes += nbytes
+            return
+        self.add_at(now, client, Kind.BYTES, connection=connection, offset=offset, nbytes=nbytes)
+
+    def truncated(self, client: str) -> Record | None:
+        """The marker saying `client`'s records reached the cap while this history recorded them."""
+        share = self._shares.get(client)
+        return share.marker if share is not None else None
+
+    def _admits(self, record: Record) -> bool:
+        """Whether the record fits its client's share; the first that does not adds the marker.
+        A client's outcome is kept past the cap: it says how the client ended."""
+        share = self._shares.get(record.client)
+        if share is None:
+            share = self._shares[record.client] = _Share()
+        if share.marker is None:
+            text = len(record.data) + len(record.detail) + len(record.event_id)
+            if share.records < self.max_records and share.text + text <= self.max_text:
+                share.records, share.text, share.last = share.records + 1, share.text + text, record
+                return True
+            detail = (
+                f"records capped at {share.records} (a client keeps at most {self.max_records} records and"
+                f" {self.max_text} characters of text); what came after was not recorded"
+            )
+            share.marker = Record(record.t_ns, record.client, Kind.TRUNCATED.value, record.connection, detail=detail)
+            self.records.append(share.marker)
+        return record.kind == Kind.OUTCOME
 
     def of_kind(self, *kinds: Kind) -> list[Record]:
         wanted = {k.value for k in kinds}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.checks import Status
-from harness.history import Kind
+from harness.history import COLUMNS, History, Kind
 from tests.helpers.histories import HistoryBuilder, changed, found, judge
 
 # --- completion ---------------------------------------------------------------------------------
@@ -133,3 +133,18 @@ def test_reconnect_bounds_give_the_fewest_and_most_reconnections_of_any_client()
         "reconnections 0..3 for every client",
         {"min": 0, "max": 3},
     )
+
+
+@pytest.mark.parametrize(("cap", "expected"), [(100, Status.PASS), (10, Status.FAIL)])
+def test_completion_fails_a_client_whose_records_were_capped(cap: int, expected: Status) -> None:
+    """The good stream recorded again under a record cap: whole under 100, cut at 10."""
+    built = HistoryBuilder().good_stream().history
+    history = History(plan=built.plan, epoch_ns=built.epoch_ns, max_records=cap)
+    for record in built.records:
+        values = {name: getattr(record, name) for name in COLUMNS[3:]}
+        history.add_at(record.t_ns, record.client, Kind(record.kind), **values)
+    result = judge("completion", history)
+    assert result.status == expected
+    if expected == Status.FAIL:
+        assert result.detail.startswith("c0: records capped at 10 (a client keeps at most 10 records")
+        assert result.evidence["outcomes"] == {"complete": 1}  # its outcome, kept past the cap

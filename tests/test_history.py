@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from harness.errors import ConfigurationError
-from harness.history import FORMAT, History, Kind
+from harness.history import FORMAT, HARNESS, NEMESIS, History, Kind
 from tests.helpers.histories import HistoryBuilder
 
 
@@ -57,3 +58,73 @@ def test_what_is_not_a_history_of_this_format_is_one_clear_error(change: dict[st
     with pytest.raises(ConfigurationError, match=message) as raised:
         History.from_json(payload)
     assert "\n" not in str(raised.value)
+
+
+def test_a_client_past_its_record_cap_gets_one_marker_and_keeps_only_its_outcome() -> None:
+    history = History(max_records=3)
+    for n in range(5):
+        history.add("c", Kind.EVENT, data=str(n))
+    history.add("c", Kind.OUTCOME, outcome="records_capped", detail="capped")
+    history.add("d", Kind.EVENT, data="x")  # another client has a share of its own
+    assert [(r.client, r.kind, r.data) for r in history.records] == [
+        ("c", "event", "0"),
+        ("c", "event", "1"),
+        ("c", "event", "2"),
+        ("c", "truncated", ""),
+        ("c", "outcome", ""),
+        ("d", "event", "x"),
+    ]
+    marker = history.truncated("c")
+    assert marker is not None
+    assert marker.detail.startswith("records capped at 3 (a client keeps at most 3 records")
+    assert history.truncated("d") is None
+
+
+def test_a_client_past_its_text_cap_is_capped_too() -> None:
+    history = History(max_text=10)
+    history.add("c", Kind.COMMENT, data="12345")
+    history.add("c", Kind.EVENT, event_id="12", data="345")
+    history.add("c", Kind.ERROR, detail="1")
+    assert [r.kind for r in history.records] == ["comment", "event", "truncated"]
+    marker = history.truncated("c")
+    assert marker is not None
+    assert marker.detail.startswith("records capped at 2 (")
+    assert "10 characters of text" in marker.detail
+
+
+def test_the_harness_s_own_records_are_bounded_by_the_plan_not_the_cap() -> None:
+    history = History(max_records=1)
+    for _ in range(3):
+        history.add(HARNESS, Kind.LOOP_LAG, lag_us=1)
+        history.add(NEMESIS, Kind.FAULT_END, event_id="f0")
+    assert len(history.records) == 6
+    assert history.of_kind(Kind.TRUNCATED) == []
+
+
+def test_reads_close_together_share_a_record_stamped_with_the_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [0]
+    monkeypatch.setattr("harness.history.time", SimpleNamespace(monotonic_ns=lambda: clock[0]))
+    history = History(max_records=6)
+
+    def read(at_us: int, connection: int, offset: int, nbytes: int) -> None:
+        clock[0] = at_us * 1000
+        history.add_read("c", connection, offset, nbytes)
+
+    read(0, 0, 0, 10)
+    read(900, 0, 10, 5)  # within a millisecond of the record's first read: joins it
+    read(1000, 0, 15, 5)  # a millisecond after it: a record of its own
+    history.add("c", Kind.COMMENT, data="")
+    read(1100, 0, 20, 1)  # after another record: its own
+    read(1200, 1, 0, 1)  # another connection: its own
+    read(1300, 1, 7, 1)  # not where the last read ended: its own
+    history.add("c", Kind.COMMENT, data="")  # past the cap
+    read(1400, 1, 8, 1)  # dropped, not added to the read before the cap
+    assert [(r.kind, r.t_ns, r.connection, r.offset, r.nbytes) for r in history.records] == [
+        ("bytes", 0, 0, 0, 15),
+        ("bytes", 1_000_000, 0, 15, 5),
+        ("comment", 1_000_000, -1, -1, 0),
+        ("bytes", 1_100_000, 0, 20, 1),
+        ("bytes", 1_200_000, 1, 0, 1),
+        ("bytes", 1_300_000, 1, 7, 1),
+        ("truncated", 1_300_000, -1, -1, 0),
+    ]

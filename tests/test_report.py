@@ -16,7 +16,9 @@ from typer.testing import CliRunner
 
 from harness.checks import Status
 from harness.cli import app
+from harness.history import Kind
 from harness.report import PARQUET, write_history, write_report
+from harness.report.charts import heartbeat_svg, timeline_svg
 from harness.results import ScenarioRun
 from tests.helpers.histories import HistoryBuilder, changed, judge_all
 from tests.helpers.screenshots import assert_not_blank
@@ -86,6 +88,18 @@ def test_html_names_every_scenario_verdict_and_has_charts(report_dir: Path) -> N
         assert name in html
     assert html.count("<svg") >= 2
     assert re.search(r'(src|href)="(https?:)?//', html) is None  # self-contained: nothing fetched
+
+
+def test_charts_draw_no_more_marks_than_can_be_seen_and_show_a_cap() -> None:
+    builder = HistoryBuilder()
+    builder.connect(0.0)
+    for n in range(20_000):
+        builder.heartbeat(0.25 + n * 0.001)
+    builder.add(20.3, Kind.TRUNCATED, detail="records capped at 40003")
+    timeline, beats = timeline_svg(builder.history), heartbeat_svg(builder.history)
+    assert "records capped" in timeline
+    assert len(timeline) < 400_000  # 20,000 heartbeats drawn one by one made 2 MB, in either chart
+    assert len(beats) < 400_000
 
 
 def test_report_command_rechecks_saved_histories_offline(report_dir: Path) -> None:

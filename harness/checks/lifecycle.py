@@ -11,21 +11,23 @@ from harness.plan import Plan
 
 
 def check_completion(plan: Plan, history: History) -> Verdict:
-    """Every client ended with the expected outcome; with a `complete` expected and the contract's
-    payload, its terminal event gives the expected reason (`finished`, `duration_cap`)."""
+    """Every client ended with the expected outcome, its records whole (not capped); with a
+    `complete` expected and the contract's payload, its terminal event gives the expected reason
+    (`finished`, `duration_cap`)."""
     wanted, reason = plan.expect.outcome, plan.expect.reason
     judge_reason = wanted == "complete" and reason is not None and plan.profile.payload == "protocol"
     clients = client_views(history)
     outcomes = Counter(client.outcome or "unfinished" for client in clients)
-    problems = [
+    problems = [f"{client.name}: {client.truncated.detail}" for client in clients if client.truncated is not None]
+    problems += [
         f"{client.name}: {client.outcome or 'unfinished'} ({client.outcome_detail})"
         for client in clients
-        if client.outcome != wanted
+        if client.outcome != wanted and client.truncated is None
     ]
     if judge_reason:
         for client in clients:
             given = _terminal_reason(client, plan.profile.terminal_events)
-            if client.outcome == wanted and given != reason:
+            if client.outcome == wanted and client.truncated is None and given != reason:
                 problems.append(f"{client.name}: ended with reason {str(given)[:40]!r}, expected {reason!r}")
     if not clients:
         problems.append("no client ran")

@@ -34,6 +34,7 @@ class ClientView:
     outcome_detail: str = ""
     ended: float | None = None
     display: Record | None = None  # a browser client's page at the end
+    truncated: Record | None = None  # the marker: its records reached the history's cap
 
     @property
     def events(self) -> list[Record]:
@@ -73,6 +74,9 @@ def _add(view: ClientView, record: Record, at: float) -> None:
         return
     if kind == Kind.DISPLAY:
         view.display = record
+        return
+    if kind == Kind.TRUNCATED:
+        view.truncated = record
         return
     if not view.connections:
         return

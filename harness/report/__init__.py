@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import io
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,7 +16,7 @@ from harness.checks import CHECKS, CheckResult, run_checks
 from harness.errors import ConfigurationError
 from harness.history import History
 from harness.report.charts import heartbeat_svg, timeline_svg
-from harness.report.files import write_atomic
+from harness.report.files import write_atomic, write_atomic_with
 from harness.report.junit import junit_xml
 from harness.results import ScenarioRun, summary_of
 
@@ -29,16 +28,20 @@ def write_report(report_dir: Path, runs: list[ScenarioRun]) -> Path:
     """Write the report files for `runs`, whose histories are saved already; returns report.html's path."""
     summary = summary_of(runs) | {"written": _now()}
     write_atomic(report_dir / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False))
-    events = _events_frame(runs)
-    write_atomic(report_dir / "events.csv", events.to_csv(index=False))
-    if PARQUET:
-        buffer = io.BytesIO()
-        events.to_parquet(buffer, index=False)
-        write_atomic(report_dir / "events.parquet", buffer.getvalue())
+    _write_events(report_dir, runs)
     write_atomic(report_dir / "junit.xml", junit_xml(runs))
     html_path = report_dir / "report.html"
     write_atomic(html_path, render_html(runs))
     return html_path
+
+
+def _write_events(report_dir: Path, runs: list[ScenarioRun]) -> None:
+    """events.csv, and events.parquet with pyarrow, written to the file as they are made: as one
+    string, the CSV of 30,000 records (three clients at their cap) took 60 MB."""
+    events = _events_frame(runs)
+    write_atomic_with(report_dir / "events.csv", lambda handle: events.to_csv(handle, index=False))
+    if PARQUET:
+        write_atomic_with(report_dir / "events.parquet", lambda handle: events.to_parquet(handle, index=False))
 
 
 def write_history(report_dir: Path, run: ScenarioRun) -> None:

@@ -1,4 +1,4 @@
-"""Charts as inline SVG (matplotlib, no server, no network), drawn from the history's DataFrame."""
+"""Charts as inline SVG (matplotlib, no server, no network), drawn from the history's records."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import pandas as pd
 
 from harness.checks.views import client_views, fault_windows, heartbeats
 from harness.history import History, Kind
@@ -17,11 +18,13 @@ from harness.history import History, Kind
 plt.rcParams["svg.fonttype"] = "none"
 
 _MAX_CLIENT_ROWS = 24
+# Marks closer than this fraction of an axis fall on the same pixels, and drawing one draws
+# them all: a client capped at thousands of records would otherwise make a chart of megabytes.
+_PIXELS = 2000
 _FAULT_COLOURS = ("#f4a261", "#e76f51", "#9b5de5", "#2a9d8f")
 
 
 def timeline_svg(history: History) -> str:
-    frame = history.to_frame()
     every_client = sorted(history.clients())
     clients = every_client[:_MAX_CLIENT_ROWS]
     if not clients or history.plan is None:
@@ -32,7 +35,12 @@ def timeline_svg(history: History) -> str:
         ax.set_title(f"first {len(clients)} of {len(every_client)} clients", fontsize=8, loc="left")
     _shade_faults(ax, history)
     rows = {name: index for index, name in enumerate(clients)}
-    shown = frame[frame["client"].isin(rows)]
+    # only what is drawn: the records' text, in a frame, would take memory for nothing
+    marks = pd.DataFrame(
+        [(history.seconds(r), r.client, r.kind, r.event) for r in history.records if r.client in rows],
+        columns=["t", "client", "kind", "event"],
+    )
+    shown = _one_per_pixel(marks, ["t"], ["client", "kind", "event"])
     y = shown["client"].map(rows)
     is_event = shown["kind"] == Kind.EVENT
     layers = [
@@ -43,6 +51,7 @@ def timeline_svg(history: History) -> str:
         (shown["kind"] == Kind.ERROR, "x", "#d62828", "cut / error"),
         (shown["kind"] == Kind.DUPLICATE, "D", "#d62828", "duplicate"),
         (is_event & shown["event"].isin(profile.terminal_events), "*", "#2a9d8f", "terminal"),
+        (shown["kind"] == Kind.TRUNCATED, "s", "#d62828", "records capped"),
     ]
     for mask, marker, colour, label in layers:
         if mask.any():
@@ -68,15 +77,27 @@ def heartbeat_svg(history: History) -> str:
             points += [(b, b - a) for a, b in pairwise(beats)]
     if not points:
         return ""
+    shown = _one_per_pixel(pd.DataFrame(points, columns=["t", "gap"]), ["t", "gap"])
     fig, ax = plt.subplots(figsize=(10, 2.6))
     _shade_faults(ax, history)
     ax.axhspan(interval - tolerance, interval + tolerance, color="#2a9d8f", alpha=0.15, label="tolerance band")
     ax.axhline(interval, color="#2a9d8f", linewidth=1, label=f"advertised {interval:g} s")
-    ax.scatter([p[0] for p in points], [p[1] for p in points], s=8, c="#1d3557", label="observed inter-arrival")
+    ax.scatter(shown["t"], shown["gap"], s=8, c="#1d3557", label="observed inter-arrival")
     ax.set_xlabel("seconds since scenario start")
     ax.set_ylabel("seconds between heartbeats")
     ax.legend(fontsize=7, loc="upper right")
     return _svg(fig)
+
+
+def _one_per_pixel(frame: pd.DataFrame, axes: list[str], keys: list[str] | None = None) -> pd.DataFrame:
+    """The first of the rows that share `keys` and fall on the same pixels along `axes`."""
+    pixels = {f"pixel_{axis}": _pixel(frame[axis]) for axis in axes}
+    return frame[~frame.assign(**pixels).duplicated([*(keys or []), *pixels])]
+
+
+def _pixel(values: pd.Series) -> pd.Series:
+    low, span = values.min(), values.max() - values.min()
+    return ((values - low) / (span or 1.0) * _PIXELS).astype(int)
 
 
 def _shade_faults(ax: plt.Axes, history: History) -> None:
