@@ -77,7 +77,9 @@ def heartbeat_svg(history: History) -> str:
             points += [(b, b - a) for a, b in pairwise(beats)]
     if not points:
         return ""
-    shown = _one_per_pixel(pd.DataFrame(points, columns=["t", "gap"]), ["t", "gap"])
+    # the band is always on the chart, so the gap axis spans it even when every gap is alike
+    band = (interval - tolerance, interval + tolerance)
+    shown = _one_per_pixel(pd.DataFrame(points, columns=["t", "gap"]), ["t", "gap"], spans={"gap": band})
     fig, ax = plt.subplots(figsize=(10, 2.6))
     _shade_faults(ax, history)
     ax.axhspan(interval - tolerance, interval + tolerance, color="#2a9d8f", alpha=0.15, label="tolerance band")
@@ -89,15 +91,23 @@ def heartbeat_svg(history: History) -> str:
     return _svg(fig)
 
 
-def _one_per_pixel(frame: pd.DataFrame, axes: list[str], keys: list[str] | None = None) -> pd.DataFrame:
-    """The first of the rows that share `keys` and fall on the same pixels along `axes`."""
-    pixels = {f"pixel_{axis}": _pixel(frame[axis]) for axis in axes}
+def _one_per_pixel(
+    frame: pd.DataFrame,
+    axes: list[str],
+    keys: list[str] | None = None,
+    spans: dict[str, tuple[float, float]] | None = None,
+) -> pd.DataFrame:
+    """The first of the rows that share `keys` and fall on the same pixels along `axes`; an axis
+    covers its values and, when `spans` names it, that range too (what else the chart draws)."""
+    pixels = {f"pixel_{axis}": _pixel(frame[axis], (spans or {}).get(axis)) for axis in axes}
     return frame[~frame.assign(**pixels).duplicated([*(keys or []), *pixels])]
 
 
-def _pixel(values: pd.Series) -> pd.Series:
-    low, span = values.min(), values.max() - values.min()
-    return ((values - low) / (span or 1.0) * _PIXELS).astype(int)
+def _pixel(values: pd.Series, also: tuple[float, float] | None) -> pd.Series:
+    low, high = values.min(), values.max()
+    if also is not None:
+        low, high = min(low, also[0]), max(high, also[1])
+    return ((values - low) / ((high - low) or 1.0) * _PIXELS).astype(int)
 
 
 def _shade_faults(ax: plt.Axes, history: History) -> None:
