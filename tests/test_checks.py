@@ -300,6 +300,18 @@ def test_a_page_that_showed_what_it_received_but_not_the_baseline_fails() -> Non
     assert found("page_display", builder.history)[1] == "c0: the answer shown differs from the fault-free baseline"
 
 
+def test_a_baseline_the_target_did_not_give_whole_fails_no_loss_even_when_no_client_got_content() -> None:
+    builder = HistoryBuilder()
+    builder.connect(0.0)
+    builder.history.baseline = Baseline(failure="records_capped, 'records capped at 10000'")
+    result = judge("no_loss", builder.history)
+    assert result.status == Status.FAIL
+    assert (
+        result.detail
+        == "the target did not give the fault-free baseline whole (records_capped, 'records capped at 10000')"
+    )
+
+
 def test_a_baseline_the_target_did_not_give_whole_fails_no_loss_and_the_page_naming_why() -> None:
     builder = browser_stream()
     builder.history.baseline = Baseline(failure="deadline, 'no terminal event within 16 s'")
