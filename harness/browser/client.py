@@ -25,7 +25,6 @@ from playwright.async_api import Browser, BrowserContext, Page, Route
 from playwright.async_api import Error as PlaywrightError
 
 from harness.browser.chromium import Chromium, first_line
-from harness.browser.delivery import DeliveryTimes
 from harness.client import ClientResult, ClientSettings, Outcome
 from harness.errors import EnvironmentProblem
 from harness.history import History, Kind
@@ -117,7 +116,6 @@ class BrowserClient:
         self._context: BrowserContext | None = None
         self._page: Page | None = None
         self._recorder: _Recorder | None = None
-        self._delivery = DeliveryTimes(self.stream_path)
 
     async def open(self) -> None:
         """Start (or reuse) the browser and load the page, ready to stream; `run` opens it when
@@ -131,7 +129,6 @@ class BrowserClient:
     async def _load_page(self, browser: Browser) -> None:
         self._context = await browser.new_context(service_workers="block", viewport={"width": 1000, "height": 720})
         page = await self._context.new_page()
-        await self._delivery.watch(await self._context.new_cdp_session(page))
         await page.expose_function("sseChaosRecord", self._receive)
         init_script = _INIT_SCRIPT % (json.dumps(self._page_options()), round(self.lag_sample_seconds * 1000))
         await page.add_init_script(script=init_script)
@@ -185,7 +182,6 @@ class BrowserClient:
         except TimeoutError:
             recorder.give_up(f"the page reported no outcome within {self.settings.deadline:g} s")
         shown = await page.evaluate(_READ_DISPLAY)
-        self._delivery.record_lag(self.history, self.name)
         self.history.add(self.name, Kind.DISPLAY, data=str(shown.pop("answer")), detail=json.dumps(shown))
         if self.screenshot is not None:
             await page.screenshot(path=self.screenshot, full_page=True)
