@@ -7,6 +7,7 @@ that the probe and every client use.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -104,6 +105,17 @@ def parse_headers(lines: Iterable[str], profile: TargetProfile) -> dict[str, str
             raise ConfigurationError(f"header {name[:64]}: the harness sets this one itself")
         headers[name] = value
     return headers
+
+
+def on_this_machine(url: str) -> bool:
+    """Whether the target's host is this machine's loopback (a name or an address)."""
+    host = httpx.URL(url).host
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _probe_params(profile: TargetProfile) -> dict[str, str]:

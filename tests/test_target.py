@@ -8,7 +8,7 @@ import pytest
 
 from harness.errors import ConfigurationError
 from harness.profile import DEFAULT_PROFILE
-from harness.target import Target, Timing, probe_timing
+from harness.target import Target, Timing, on_this_machine, probe_timing
 from harness.transport import new_http_client
 from tests.helpers.raw_server import raw_server
 
@@ -41,3 +41,19 @@ async def test_the_probe_reads_the_advertised_cap_and_zero_or_less_leaves_the_de
 async def test_a_malformed_advertised_timing_is_a_configuration_error(advertised: str) -> None:
     with pytest.raises(ConfigurationError, match=f"X-Stream-Max-Seconds is not a number of seconds: '{advertised}'"):
         await probed(advertised)
+
+
+@pytest.mark.parametrize(
+    ("url", "local"),
+    [
+        ("http://127.0.0.1:8000/s", True),
+        ("http://127.8.0.2/s", True),
+        ("http://[::1]:8000/s", True),
+        ("http://localhost/s", True),
+        ("https://api.example/s", False),
+        ("http://10.0.0.1/s", False),
+        ("http://[2001:db8::1]/s", False),
+    ],
+)
+def test_a_target_on_this_machine_is_one_on_loopback(url: str, local: bool) -> None:
+    assert on_this_machine(url) is local

@@ -28,6 +28,12 @@ def lag_at(samples: LagSamples, stamped: float, after_sample: float) -> float:
     return max((lag for at, lag in samples if at - lag <= stamped <= at + after_sample), default=0.0)
 
 
+def lag_within(samples: LagSamples, start: float, end: float, after_sample: float) -> float:
+    """The most the loop was blocked at any moment of [start, end] (a sample's window reaching
+    into it, or taken within one sampling period after its start)."""
+    return max((lag for at, lag in samples if at + after_sample >= start and at - lag <= end), default=0.0)
+
+
 def lag_summary(samples: dict[str, LagSamples]) -> dict[str, float]:
     """p99 and max of the harness's loop lag, and of the browser pages' (all pages together), in ms."""
     by_sampler: dict[str, list[float]] = {}

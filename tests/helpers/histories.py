@@ -39,7 +39,7 @@ def built_plan(heartbeat: float = 0.25) -> Plan:
         description="built by hand",
         profile=DEFAULT_PROFILE,
         timing=Timing(heartbeat=heartbeat, silence=1.0, cap=6.0),
-        request=Request(url="http://127.0.0.1:1/stream/search", params={}),
+        request=Request(url="http://sse.test/stream/search", params={}),  # not this machine: stamps alone are forgiven
         clients=ClientPlan(kind="http", count=1, stagger=0.0, deadline=16.0, max_attempts=30),
         faults=(),
         sweep=None,
