@@ -470,3 +470,25 @@ def test_lag_in_a_span_on_this_machine_still_forgives_no_more_than_it_lasted() -
     builder = beats_with_a_late_one(0.80, 200)  # 300 ms late, 60 ms tolerance: 40 ms short
     builder.change(request={"url": "http://localhost:8000/stream/search"})
     assert judge("heartbeat_timing", builder.history).status == Status.FAIL
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [("http://127.0.0.1:8000/stream/search", Status.PASS), ("http://sse.test/stream/search", Status.FAIL)],
+)
+def test_a_heartbeat_held_back_on_this_machine_forgives_the_short_span_after_it(url: str, expected: Status) -> None:
+    """The loop blocked 120 ms while the third heartbeat was due: it came 100 ms late, and the next
+    one on time, 0.15 s after it. On this machine both spans are forgiven; for a remote target neither."""
+    builder = HistoryBuilder(chunks=1).change(request={"url": url})
+    builder.connect(0.0)
+    builder.heartbeats(0.251, 0.501, 0.851, 1.001)
+    builder.complete(1.05)
+    builder.loop_lag(0.70, 120_000)
+    builder.ordered()
+    result = judge("heartbeat_timing", builder.history)
+    assert result.status == expected, result.detail
+    if expected == Status.PASS:
+        assert result.evidence["intervals_forgiven_for_harness_lag"] == 2
+    else:
+        assert "heartbeats 0.350 s apart" in result.detail
+        assert "heartbeats 0.150 s apart" in result.detail

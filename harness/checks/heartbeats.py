@@ -70,8 +70,10 @@ class _Rules:
         lag = lag_at(lags, end if off > 0 else start, self.after_sample)
         if self.shares_machine:
             # A loop blocked by its own work took a core from a target on this machine, which may
-            # have sent late through no fault of its own: lag anywhere in the span counts.
-            lag = max(lag, lag_within(lags, start, end, self.after_sample))
+            # have sent late through no fault of its own: lag anywhere in the span counts, and for
+            # a short span, in the interval before it, while its earlier heartbeat was held back.
+            since = start if off > 0 else start - self.interval
+            lag = max(lag, lag_within(lags, since, end, self.after_sample))
         if abs(off) > limit + lag:
             return _Span.WRONG
         tally.forgiven += 1
