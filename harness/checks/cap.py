@@ -7,7 +7,15 @@ from dataclasses import dataclass
 
 from harness.checks.lag import LagSamples, lag_at, lag_samples
 from harness.checks.results import Verdict, not_applicable, verdict
-from harness.checks.views import ClientView, FaultWindow, client_views, fault_windows, payload, terminal_event
+from harness.checks.views import (
+    ClientView,
+    FaultWindow,
+    client_views,
+    fault_windows,
+    payload,
+    reason_of,
+    terminal_event,
+)
 from harness.history import HARNESS, History, Record
 from harness.plan import Plan
 
@@ -96,5 +104,5 @@ def _span(client: ClientView, history: History, terminal_events: tuple[str, ...]
     return _Span(start, client.ended or start, None)
 
 
-def _reason(span: _Span) -> str | None:
-    return payload(span.terminal).get("reason") if span.terminal is not None else None
+def _reason(span: _Span) -> object:
+    return reason_of(span.terminal)

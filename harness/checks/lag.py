@@ -25,7 +25,7 @@ def lag_at(samples: LagSamples, stamped: float, after_sample: float) -> float:
     next sample only shows a backlog longer than that), may be late by up to L. Lag that ended
     before the stamp, or began after it, delayed it not at all.
     """
-    return max((lag for at, lag in samples if at - lag <= stamped <= at + after_sample), default=0.0)
+    return lag_within(samples, stamped, stamped, after_sample)
 
 
 def lag_within(samples: LagSamples, start: float, end: float, after_sample: float) -> float:

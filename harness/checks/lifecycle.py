@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from harness.checks.results import Verdict, not_applicable, verdict
-from harness.checks.views import ClientView, client_views, payload, terminal_event
+from harness.checks.views import ClientView, client_views, reason_of, terminal_event
 from harness.history import History
 from harness.plan import Plan
 
@@ -36,8 +36,7 @@ def check_completion(plan: Plan, history: History) -> Verdict:
 
 
 def _terminal_reason(client: ClientView, terminal_events: tuple[str, ...]) -> object:
-    terminal = terminal_event(client, terminal_events)
-    return payload(terminal).get("reason") if terminal is not None else None
+    return reason_of(terminal_event(client, terminal_events))
 
 
 def check_reconnect_bounds(plan: Plan, history: History) -> Verdict:

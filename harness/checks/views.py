@@ -140,6 +140,11 @@ def baseline_missing(history: History) -> list[str]:
     return [f"the target did not give the fault-free baseline whole ({failure})"] if failure else []
 
 
+def reason_of(terminal: Record | None) -> object:
+    """Why the stream ended, as its terminal event says (the contract's `reason`), if it says."""
+    return payload(terminal).get("reason") if terminal is not None else None
+
+
 def heartbeats(connection: Connection, profile: TargetProfile) -> list[Record]:
     if profile.heartbeat == "comment":
         return connection.comments
