@@ -26,6 +26,7 @@ from harness.profile import DEFAULT_PROFILE, TargetProfile
 from harness.sse import Comment, Event, SSEParseError, SSEParser
 from harness.target import DEFAULT_SILENCE_SECONDS, seconds_if_advertised
 from harness.transport import route_through
+from harness.untrusted import printable
 
 _MAX_HEADER_VALUE_CHARS = 256
 _MAX_SEEN_IDS = 200_000
@@ -314,10 +315,10 @@ def _error_details(data: str) -> tuple[bool, str]:
     try:
         payload: Any = json.loads(data)
     except ValueError:
-        return False, data[:200]
+        return False, printable(data)
     if not isinstance(payload, dict):
-        return False, data[:200]
-    message = f"{payload.get('code', 'error')}: {payload.get('message', '')}"[:200]
+        return False, printable(data)
+    message = printable(f"{payload.get('code', 'error')}: {payload.get('message', '')}")
     return payload.get("retryable") is True, message
 
 
@@ -326,4 +327,4 @@ def _advertised(headers: httpx.Headers, name: str | None) -> float | None:
 
 
 def _describe(error: Exception) -> str:
-    return f"{type(error).__name__}: {error}"[:200] if str(error) else type(error).__name__
+    return printable(f"{type(error).__name__}: {error}") if str(error) else type(error).__name__
