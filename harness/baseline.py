@@ -29,7 +29,11 @@ class Baselines:
         key = tuple(sorted(params.items()))
         if key not in self._fetched:
             self._fetched[key] = asyncio.ensure_future(self._fetch(params, deadline))
-        return await asyncio.shield(self._fetched[key])
+        try:  # another scenario may have started the fetch, with a longer deadline than this one's
+            async with asyncio.timeout(deadline):
+                return await asyncio.shield(self._fetched[key])
+        except TimeoutError:
+            return Baseline(failure=f"not fetched within this scenario's deadline of {deadline:g} s")
 
     async def _fetch(self, params: dict[str, str], deadline: float) -> Baseline:
         profile = self.target.profile
