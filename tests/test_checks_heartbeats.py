@@ -46,6 +46,24 @@ def test_heartbeat_timing_fails_when_a_heartbeat_is_skipped() -> None:
     assert found("heartbeat_timing", builder.history)[1] == "c0#0: heartbeats 0.500 s apart, expected 0.25 s"
 
 
+@pytest.mark.parametrize(
+    ("sent", "said"),
+    [((0.25, 0.5), "; sent 0.250 s apart"), ((0.25, 0.75), "; sent 0.500 s apart"), ((0.25, None), "")],
+)
+def test_a_late_heartbeat_says_how_far_apart_the_server_sent_it(sent: tuple[float, float | None], said: str) -> None:
+    """Sent on time and read late: the delay came after the server (the link, the harness); sent
+    late: the server was late. The verdict fails either way, and says which (when the server says)."""
+    builder = HistoryBuilder(chunks=2)
+    builder.connect(0.0)
+    builder.heartbeat(0.25, uptime=sent[0])
+    builder.heartbeat(0.75, uptime=sent[1])
+    builder.complete(0.8)
+    assert found("heartbeat_timing", builder.history)[:2] == (
+        Status.FAIL,
+        f"c0#0: heartbeats 0.500 s apart, expected 0.25 s{said}",
+    )
+
+
 def test_heartbeat_timing_fails_when_no_heartbeat_ever_comes() -> None:
     builder = HistoryBuilder(chunks=8)
     builder.connect(0.0)

@@ -17,8 +17,8 @@ import numpy as np
 
 from harness.checks.lag import LagSamples, lag_at, lag_samples, lag_summary, lag_within
 from harness.checks.results import Verdict, not_applicable, verdict
-from harness.checks.views import Connection, FaultWindow, client_views, fault_windows, heartbeats
-from harness.history import HARNESS, History
+from harness.checks.views import Connection, FaultWindow, client_views, fault_windows, heartbeats, payload
+from harness.history import HARNESS, History, Record
 from harness.plan import Plan
 from harness.profile import TargetProfile
 from harness.target import on_this_machine
@@ -116,16 +116,21 @@ def _judge_connection(
 ) -> None:
     assert connection.responded is not None
     reads = [history.seconds(record) for record in connection.reads]
-    beats = [history.seconds(record) for record in heartbeats(connection, rules.profile)]
+    beat_records = heartbeats(connection, rules.profile)
+    beats = [history.seconds(record) for record in beat_records]
+    sent = [_server_stamp(record) for record in beat_records]
     body = reads[0] if reads else connection.responded
     if beats:
         _first_beat(rules, where, connection.started, body, beats[0], lags, tally)
-    for start, stop in pairwise(beats):
+    for (start, stop), (sent_at, sent_next) in zip(pairwise(beats), pairwise(sent), strict=True):
         found = rules.span(start, stop, lags, tally)
         if found is not _Span.EXCLUDED:
             tally.errors.append(stop - start - rules.interval)
         if found is _Span.WRONG:
-            tally.problems.append(f"{where}: heartbeats {stop - start:.3f} s apart, expected {rules.interval:g} s")
+            by_server = "" if sent_at is None or sent_next is None else f"; sent {sent_next - sent_at:.3f} s apart"
+            tally.problems.append(
+                f"{where}: heartbeats {stop - start:.3f} s apart, expected {rules.interval:g} s{by_server}"
+            )
     last = beats[-1] if beats else body
     end = max(last, reads[-1] if reads else last, connection.ended or last)
     if rules.span(last, end, lags, tally, early_too=False) is _Span.WRONG:
@@ -133,6 +138,13 @@ def _judge_connection(
     for start, stop in pairwise([*reads, end]):
         if _allowance(start, stop, rules.windows) is not None:
             tally.largest_silence = max(tally.largest_silence, stop - start)
+
+
+def _server_stamp(record: Record) -> float | None:
+    """When the server says it sent a heartbeat (docs/protocol.md's `uptime_seconds`): beside the
+    arrival times it tells a late server from a late link or harness. Said, never judged."""
+    stamp = payload(record).get("uptime_seconds")
+    return float(stamp) if isinstance(stamp, int | float) else None
 
 
 def _first_beat(

@@ -154,9 +154,11 @@ class HistoryBuilder:
             t, Kind.EVENT, connection=self.connection, event=event, event_id=event_id, has_id=bool(event_id), data=data
         )
 
-    def heartbeat(self, t: float) -> None:
+    def heartbeat(self, t: float, uptime: float | None = None) -> None:
+        """A heartbeat read at `t`; `uptime`: when the server says it sent it (its `uptime_seconds`)."""
         self.add(t, Kind.BYTES, connection=self.connection, nbytes=100)
-        data = json.dumps({"stream_id": STREAM, "trace_id": TRACE})
+        sent = {} if uptime is None else {"uptime_seconds": uptime}
+        data = json.dumps({"stream_id": STREAM, "trace_id": TRACE} | sent)
         self.add(t, Kind.EVENT, connection=self.connection, event="heartbeat", data=data)
 
     def heartbeats(self, *times: float) -> HistoryBuilder:
