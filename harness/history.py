@@ -64,6 +64,7 @@ class Kind(StrEnum):
     FAULT_START = "fault_start"  # the nemesis applied a fault (event_id: its id, detail: FaultNote JSON)
     FAULT_END = "fault_end"  # the nemesis undid it
     LOOP_LAG = "loop_lag"  # an event-loop lag sample, the harness's or a browser page's (lag_us)
+    CPU_WAIT = "cpu_wait"  # the longest run-queue wait of a process role (event) since the last sample (lag_us)
     DISPLAY = "display"  # what a browser client's page showed at the end (data: answer, detail: JSON)
     TRUNCATED = "truncated"  # the client's records reached the cap; later ones were dropped (detail: the cap)
 
