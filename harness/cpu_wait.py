@@ -6,6 +6,10 @@ them wait, and no event loop's lag shows it. Linux counts that wait per thread (
 field of /proc/PID/task/TID/schedstat: nanoseconds spent runnable on a run queue). Sampled with
 the harness's loop lag, the largest wait of any one thread of each role since the last sample
 becomes a `cpu_wait` record: evidence the heartbeat check may lean on, bounded by it.
+
+Only the threads a stream goes through count: every thread of Toxiproxy (Go runs a goroutine on
+any of them), a Chromium process's main and IO threads (not its background pools, which may wait
+for seconds at low priority and carry no stream), the embedded server's one event-loop thread.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ PROC = Path("/proc")
 _ROLE_BY_NAME = {"toxiproxy-serve": "toxiproxy", "chromium": "browser", "chrome": "browser"}
 _TARGET_MARK = b"reference_server"  # the embedded reference server: python -m reference_server
 _FIND_EVERY_SECONDS = 0.5  # how often the harness's descendants are listed again (pages start renderers)
+_BROWSER_IO_THREADS = ("Chrome_IOThread", "Chrome_ChildIOT")  # cut at 15 characters, like every name here
 
 
 def available(proc: Path = PROC) -> bool:
@@ -34,6 +39,7 @@ class CpuWaits:
         self._roles: dict[int, str] = {}
         self._found_at: float | None = None
         self._waited: dict[tuple[int, int], int] = {}  # (pid, tid): nanoseconds waited so far
+        self._carries: dict[tuple[int, int], bool] = {}  # (pid, tid): whether a stream goes through it
 
     def sample(self, now: float) -> dict[str, int]:
         """The longest any one thread of each role waited since the last sample, in microseconds
@@ -43,7 +49,7 @@ class CpuWaits:
         longest: dict[str, int] = {}
         waited: dict[tuple[int, int], int] = {}
         for pid, role in self._roles.items():
-            for tid, nanoseconds in self._thread_waits(pid):
+            for tid, nanoseconds in self._thread_waits(pid, role):
                 before = self._waited.get((pid, tid))
                 waited[(pid, tid)] = nanoseconds
                 if before is not None:
@@ -51,7 +57,8 @@ class CpuWaits:
         self._waited = waited
         return longest
 
-    def _thread_waits(self, pid: int) -> list[tuple[int, int]]:
+    def _thread_waits(self, pid: int, role: str) -> list[tuple[int, int]]:
+        """(tid, nanoseconds waited) of each of the process's threads a stream goes through."""
         waits = []
         try:
             tasks = list((self.proc / str(pid) / "task").iterdir())
@@ -59,7 +66,12 @@ class CpuWaits:
             return []
         for task in tasks:
             try:
-                waits.append((int(task.name), int((task / "schedstat").read_text().split()[1])))
+                tid = int(task.name)
+                key = (pid, tid)
+                if key not in self._carries:
+                    self._carries[key] = _carries(role, pid, tid, (task / "comm").read_text().strip())
+                if self._carries[key]:
+                    waits.append((tid, int((task / "schedstat").read_text().split()[1])))
             except (OSError, ValueError, IndexError):
                 continue
         return waits
@@ -100,3 +112,9 @@ class CpuWaits:
         except OSError:
             return None
         return None
+
+
+def _carries(role: str, pid: int, tid: int, thread_name: str) -> bool:
+    if role == "toxiproxy":
+        return True
+    return tid == pid or (role == "browser" and thread_name in _BROWSER_IO_THREADS)

@@ -26,9 +26,10 @@ class FakeProc:
         (folder / "comm").write_text(f"{name}\n")
         (folder / "cmdline").write_bytes(cmdline)
 
-    def waited(self, pid: int, tid: int, nanoseconds: int) -> None:
+    def waited(self, pid: int, tid: int, nanoseconds: int, thread_name: str = "main") -> None:
         task = self.root / str(pid) / "task" / str(tid)
         task.mkdir(exist_ok=True)
+        (task / "comm").write_text(f"{thread_name}\n")
         (task / "schedstat").write_text(f"123 {nanoseconds} 4\n")
 
 
@@ -59,6 +60,22 @@ def test_each_role_gives_the_longest_wait_of_one_of_its_threads_since_the_last_s
     proc.waited(106, 106, 9_000_000)  # not a role
     proc.waited(200, 200, 90_000_000)  # not the harness's
     assert waits.sample(0.05) == {"toxiproxy": 5_000, "browser": 50_000, "target": 500}
+
+
+def test_only_the_threads_a_stream_goes_through_count(proc: FakeProc) -> None:
+    threads = {
+        (103, 113, "ThreadPoolForeg"): 4_000_000_000,  # a browser's background pool: seconds, at low priority
+        (104, 114, "Chrome_ChildIOT"): 30_000_000,  # a renderer's IO thread
+        (105, 115, "asyncio_0"): 900_000_000,  # a thread of the target beside its event loop
+        (101, 121, "toxiproxy-serve"): 20_000_000,  # any thread of Toxiproxy may run a goroutine
+    }
+    for pid, tid, name in threads:
+        proc.waited(pid, tid, 0, name)
+    waits = CpuWaits(root=100, proc=proc.root)
+    waits.sample(0.0)
+    for (pid, tid, name), nanoseconds in threads.items():
+        proc.waited(pid, tid, nanoseconds, name)
+    assert waits.sample(0.05) == {"browser": 30_000, "toxiproxy": 20_000}
 
 
 def test_a_thread_seen_first_counts_from_the_next_sample_and_a_process_that_ended_from_none(proc: FakeProc) -> None:
