@@ -35,6 +35,8 @@ from harness.results import ScenarioRun, summary_of, verdict_lines
 from harness.scenario import Scenario, find_scenarios, load_scenario
 from harness.schedule import ScenarioRunner, run_scenarios
 from harness.target import parse_headers
+from harness.toxiproxy.binary import TOXIPROXY_VERSION, cache_folder, locate
+from harness.toxiproxy.install import RELEASES_URL, install
 from reference_server.collector import quiet_collector
 
 if TYPE_CHECKING:
@@ -365,6 +367,44 @@ def serve(
     from reference_server.serve import run as run_server
 
     raise typer.Exit(run_server(host, port, log_level))
+
+
+@app.command("install-toxiproxy")
+def install_toxiproxy(
+    from_source: Annotated[bool, typer.Option("--from-source", help="build it with Go instead of downloading")] = False,
+    dest: Annotated[Path | None, typer.Option(help="the folder to put it in; default: the user cache")] = None,
+    releases_url: Annotated[
+        str, typer.Option(help="where the releases are (a mirror of GitHub's release downloads)")
+    ] = RELEASES_URL,
+) -> None:
+    """Put the pinned toxiproxy-server where sse-chaos finds it: the release's binary, checked against
+    its pinned SHA-256, or built from source with Go (--from-source). Does nothing when it is there.
+
+    Examples:
+
+      sse-chaos install-toxiproxy
+
+      sse-chaos install-toxiproxy --from-source --dest ~/bin
+    """
+    if not releases_url.startswith(("https://", "http://")):
+        raise _fail(f"--releases-url must be an http(s) URL, not {releases_url[:200]!r}")
+    folder = dest or cache_folder()
+    try:
+        binary, installed = install(folder, from_source, releases_url)
+    except HarnessError as error:
+        raise _fail(str(error)) from None
+    said = f"toxiproxy-server {TOXIPROXY_VERSION} {'installed' if installed else 'is already'} at {binary}"
+    out.print(said, highlight=False, soft_wrap=True)
+    if not _found_first(binary):
+        note = f"note: sse-chaos looks elsewhere first; set TOXIPROXY_SERVER={binary} to use this one"
+        console.print(note, highlight=False, soft_wrap=True)
+
+
+def _found_first(binary: Path) -> bool:
+    try:
+        return locate().path.resolve() == binary.resolve()
+    except HarnessError:
+        return False
 
 
 if __name__ == "__main__":
