@@ -369,6 +369,36 @@ def serve(
     raise typer.Exit(run_server(host, port, log_level))
 
 
+@app.command()
+def doctor(
+    target: Annotated[str | None, typer.Option(help="also check that this SSE endpoint answers")] = None,
+    profile: Annotated[str | None, typer.Option(help="target profile name or TOML file, for --target")] = None,
+    header: Annotated[
+        list[str] | None, typer.Option("--header", "-H", help="'Name: value' on the request to --target (repeatable)")
+    ] = None,
+) -> None:
+    """Check what a run needs on this machine, one line per item: ok, warning or missing, with how to fix it.
+
+    Exit status: 0 the default run has everything it needs; 1 something it needs is missing;
+    2 a usage error.
+    """
+    from harness import doctor as checkup
+    from harness.target import Target
+
+    try:
+        checked = None
+        if target is not None:
+            target_profile = load_profile(profile)
+            checked = Target(target, target_profile, parse_headers(header or [], target_profile))
+        findings = checkup.examine(checked)
+    except HarnessError as error:
+        raise _fail(str(error)) from None
+    styles = {checkup.Status.OK: "green", checkup.Status.WARNING: "yellow", checkup.Status.MISSING: "bold red"}
+    for finding in findings:
+        out.print(Text(finding.line(), style=styles[finding.status]), soft_wrap=True)
+    raise typer.Exit(checkup.exit_status(findings))
+
+
 @app.command("install-toxiproxy")
 def install_toxiproxy(
     from_source: Annotated[bool, typer.Option("--from-source", help="build it with Go instead of downloading")] = False,
