@@ -23,7 +23,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 from rich.text import Text
 
-from harness.checks import Status
 from harness.compare import Change, Thresholds, load_summary
 from harness.compare import compare as compare_runs
 from harness.embedded import TIMING_PROFILES
@@ -31,7 +30,8 @@ from harness.errors import HarnessError
 from harness.profile import load_profile
 from harness.report import load_runs, write_history, write_report
 from harness.report.files import write_atomic
-from harness.results import ScenarioRun, summary_of, verdict_lines
+from harness.results import ScenarioRun, summary_of
+from harness.results_table import results_table
 from harness.scenario import Scenario, find_scenarios, load_scenario
 from harness.schedule import ScenarioRunner, run_scenarios
 from harness.target import parse_headers
@@ -55,6 +55,7 @@ out = Console()
 
 DEFAULT_REPORT_DIR = Path("reports/latest")
 SELFTEST_REPORT_DIR = Path("reports/selftest")
+_VERBOSE_HELP = "each failed check's whole detail, or the passed checks' names"
 
 
 def _fail(message: str) -> typer.Exit:
@@ -79,6 +80,7 @@ def run(
     parallel: Annotated[
         int, typer.Option(min=1, max=8, help="scenarios run side by side (one with many clients runs alone)")
     ] = 2,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=_VERBOSE_HELP)] = False,
 ) -> None:
     """Run scenarios through Toxiproxy and check the stream's promises.
 
@@ -107,7 +109,7 @@ def run(
         quiet_collector()
         settings = SessionSettings(target, target_profile, headers, timing, report_dir, report_dir)
         runs = uvloop.run(_run_all(session(settings), scenarios, parallel, report_dir))
-        _publish(report_dir, runs)
+        _publish(report_dir, runs, verbose)
     except HarnessError as error:
         raise _fail(str(error)) from None
     except (KeyboardInterrupt, asyncio.CancelledError):
@@ -153,11 +155,14 @@ def _cancel_on_sigterm() -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
 
 
-def _publish(report_dir: Path, runs: list[ScenarioRun]) -> None:
+def _publish(report_dir: Path, runs: list[ScenarioRun], verbose: bool) -> None:
     """Write the report files, show the result table and where report.html is."""
     _frames_on_the_system_allocator()
     html = write_report(report_dir, runs)
-    _print_results(runs)
+    # A log (CI) is wide enough for a failure's first problem; a terminal keeps its own width.
+    (console if console.is_terminal else Console(stderr=True, width=max(console.width, 200))).print(
+        results_table(runs, verbose)
+    )
     console.print(f"report: {html.resolve()}", highlight=False, soft_wrap=True)
 
 
@@ -170,20 +175,6 @@ def _frames_on_the_system_allocator() -> None:
     except ImportError:
         return
     pyarrow.set_memory_pool(pyarrow.system_memory_pool())
-
-
-def _print_results(runs: list[ScenarioRun]) -> None:
-    table = Table(title="sse-chaos results", show_lines=False)
-    table.add_column("scenario")
-    table.add_column("verdict")
-    table.add_column("detail", overflow="fold")
-    table.add_column("s", justify="right")
-    for run in runs:
-        verdict = "[green]pass[/]" if run.passed else f"[bold red]{run.verdict}[/]"
-        passed = ", ".join(r.name for r in run.results if r.status == Status.PASS)
-        detail = "\n".join(verdict_lines(run, failed_only=True)) or f"passed: {passed}"
-        table.add_row(run.name, verdict, detail, f"{run.wall_seconds:.1f}")
-    console.print(table)
 
 
 @app.command("list")
@@ -224,7 +215,10 @@ def schema() -> None:
 
 
 @app.command()
-def report(report_dir: Annotated[Path, typer.Argument(help="a report directory written by `run`")]) -> None:
+def report(
+    report_dir: Annotated[Path, typer.Argument(help="a report directory written by `run`")],
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=_VERBOSE_HELP)] = False,
+) -> None:
     """Re-check a saved run offline and re-render its report."""
     if not report_dir.is_dir():
         raise _fail(f"{report_dir}: no such report directory")
@@ -234,7 +228,7 @@ def report(report_dir: Annotated[Path, typer.Argument(help="a report directory w
         raise _fail(str(error)) from None
     if not runs:
         raise _fail(f"{report_dir}: no saved histories in it")
-    _publish(report_dir, runs)
+    _publish(report_dir, runs, verbose)
     raise typer.Exit(0 if all(run.passed for run in runs) else 1)
 
 
