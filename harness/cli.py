@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -429,6 +430,21 @@ def _found_first(binary: Path) -> bool:
         return locate().path.resolve() == binary.resolve()
     except HarnessError:
         return False
+
+
+def _show_version(wanted: bool) -> None:
+    if wanted:
+        out.print(f"sse-chaos {version('sse-chaos')}", highlight=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main(
+    show_version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
+    pass
 
 
 if __name__ == "__main__":
