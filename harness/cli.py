@@ -407,9 +407,9 @@ def install_toxiproxy(
 
     Examples:
 
-      sse-chaos install-toxiproxy
+      sse-chaos install-toxiproxy --from-source
 
-      sse-chaos install-toxiproxy --from-source --dest ~/bin
+      sse-chaos install-toxiproxy --dest ~/bin     # where a checksum is pinned for the platform
     """
     if not releases_url.startswith(("https://", "http://")):
         raise _fail(f"--releases-url must be an http(s) URL, not {releases_url[:200]!r}")
