@@ -7,9 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.catalogue import PROFILES_DIR
 from harness.errors import load_toml_model
-
-PROFILES_DIR = Path(__file__).resolve().parent.parent / "scenarios" / "profiles"
 
 
 class TargetProfile(BaseModel):

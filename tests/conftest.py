@@ -10,7 +10,7 @@ import pytest
 import pytest_asyncio
 
 from harness.embedded import EmbeddedServer, embedded_server
-from harness.toxiproxy import ToxiproxyAPI, ToxiproxyError, toxiproxy
+from harness.toxiproxy import ToxiproxyAPI, ToxiproxyError, find_binary, toxiproxy
 from tests.helpers.servers import TEST_TIMING, ServerFactory
 from tests.helpers.toxiproxy import require_toxiproxy
 
@@ -37,6 +37,13 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Embe
 # --- a real Toxiproxy for the fault and nemesis tests -------------------------------------------
 
 _proxy_numbers = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def toxiproxy_server() -> Path:
+    """The binary the suite found, before any test moved HOME (pytester does, and with it the user cache)."""
+    require_toxiproxy()
+    return find_binary()
 
 
 @pytest_asyncio.fixture(scope="module")

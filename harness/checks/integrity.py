@@ -18,6 +18,7 @@ from harness.checks.views import (
 from harness.history import Baseline, History, Record
 from harness.plan import Plan
 from harness.profile import TargetProfile
+from harness.wording import counted
 
 
 def check_no_duplicates(plan: Plan, history: History) -> Verdict:
@@ -31,13 +32,17 @@ def check_no_duplicates(plan: Plan, history: History) -> Verdict:
         ids_seen += len(sent)
         repeated = [event_id for event_id, n in Counter(r.event_id for r in sent).items() if n > 1]
         if repeated:
-            problems.append(f"{client.name}: {len(repeated)} event ids sent twice, first {repeated[0][:80]!r}")
+            problems.append(
+                f"{client.name}: {counted(len(repeated), 'event id')} sent twice, first {repeated[0][:80]!r}"
+            )
         if profile.payload == "protocol":
             seqs = [payload(r).get("seq") for r in received if r.event == profile.content_event]
             seqs_seen += len(seqs)
             twice = sorted(seq for seq, n in Counter(s for s in seqs if isinstance(s, int)).items() if n > 1)
             if twice:
-                problems.append(f"{client.name}: content seq {twice[0]} sent twice ({len(twice)} seqs repeated)")
+                problems.append(
+                    f"{client.name}: content seq {twice[0]} sent twice ({counted(len(twice), 'seq')} repeated)"
+                )
     if ids_seen == seqs_seen == 0:
         return not_applicable("no event id or content seq arrived to compare")
     ok = f"{ids_seen} event ids and {seqs_seen} content seqs, none repeated"
@@ -60,7 +65,7 @@ def check_no_loss(plan: Plan, history: History) -> Verdict:
         problems += [f"{client.name}: {problem}" for problem in found]
         verified += not found
     against = "and equal to the fault-free baseline" if compared else "(no baseline to compare with)"
-    ok = f"{verified} answers re-assembled whole, in order, {against}"
+    ok = f"{counted(verified, 'answer')} re-assembled whole, in order, {against}"
     return verdict(problems, ok, clients_verified=verified, compared_with_baseline=compared)
 
 
@@ -81,7 +86,7 @@ def _losses(client: ClientView, profile: TargetProfile, baseline: Baseline) -> l
     terminal = payload(ended) if ended is not None else None
     if terminal is not None:
         if terminal.get("total_chunks") != len(chunks):
-            problems.append(f"got {len(chunks)} chunks, the server says {terminal.get('total_chunks')}")
+            problems.append(f"got {counted(len(chunks), 'chunk')}, the server says {terminal.get('total_chunks')}")
         if terminal.get("content_sha256") != hashlib.sha256(answer.encode()).hexdigest():
             problems.append("the re-assembled answer does not match content_sha256")
     reference = baseline.content
@@ -112,14 +117,14 @@ def check_trace_propagation(plan: Plan, history: History) -> Verdict:
         if profile.payload == "protocol":
             ids |= {str(payload(r).get("trace_id")) for r in _received(client)}
         if len(ids) > 1:
-            problems.append(f"{client.name}: {len(ids)} different trace ids over {len(streamed)} responses")
+            problems.append(f"{client.name}: {len(ids)} different trace ids over {counted(len(streamed), 'response')}")
         elif ids:
             traced += 1
         else:
             problems.append(f"{client.name}: no trace id at all")
     if traced == 0 and not problems:
         return not_applicable("no client got a 200 response")
-    return verdict(problems, f"{traced} clients kept one trace id throughout", clients=traced)
+    return verdict(problems, f"{counted(traced, 'client')} kept one trace id throughout", clients=traced)
 
 
 def _received(client: ClientView) -> list[Record]:
