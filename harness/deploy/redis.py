@@ -107,7 +107,7 @@ class RedisServer:
             file.seek(log_start)
             lines = file.read().decode(errors="replace").strip().splitlines()
         last = lines[-1][:300] if lines else "no output"
-        if _PORT_TAKEN in last:
+        if any(_PORT_TAKEN in line for line in lines):
             raise _PortTaken(last)
         raise EnvironmentProblem(f"redis-server failed to start: {last}")
 
