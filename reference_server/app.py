@@ -18,8 +18,8 @@ from reference_server.metrics import ServerMetrics
 from reference_server.page import PAGE_FILE, PAGE_HEADERS, STATIC_DIR
 from reference_server.request_parsing import BadRequest, parse_last_event_id, parse_stream_request
 from reference_server.store import open_store
-from reference_server.store.base import StoreUnavailable
-from reference_server.streams import LogicalStream, ReplayGap, StreamRegistry, TooManyStreams
+from reference_server.store.base import ReplayGap, StoreUnavailable
+from reference_server.streams import LogicalStream, StreamRegistry, TooManyStreams
 from reference_server.tracing import trace_id_from_headers
 from reference_server.wire import encode_event, encode_retry
 

@@ -76,6 +76,7 @@ FAST_TIMING = {
     "stream_resume_ttl": 10.0,
     "retry_ms": 50,
     "send_timeout": 5.0,
+    "stream_lease_seconds": 0.5,
 }
 """Sub-second timings used by the harness's fast profile and by tests."""
 

@@ -21,8 +21,8 @@ import time
 from collections.abc import AsyncIterator, Iterator
 
 from reference_server.defects import ConnectionEnd
-from reference_server.store.base import LogBroken
-from reference_server.streams import LogicalStream, ReplayGap, StoredEvent, StreamRegistry
+from reference_server.store.base import LogBroken, ReplayGap, StoredEvent
+from reference_server.streams import LogicalStream, StreamRegistry
 from reference_server.wire import encode_event, encode_retry
 
 log = logging.getLogger("reference_server")

@@ -28,15 +28,12 @@ from reference_server.store.base import (
     TERMINAL_KIND,
     LeaseLost,
     LogBroken,
-    ReplayGap,
     StoredEvent,
     StreamLog,
     StreamRecord,
     StreamStore,
 )
 from reference_server.wire import encode_event, event_id
-
-__all__ = ["LogicalStream", "ReplayGap", "StoredEvent", "StreamRegistry", "TooManyStreams"]
 
 
 class TooManyStreams(Exception):
