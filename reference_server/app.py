@@ -91,6 +91,8 @@ def create_app(config: ServerConfig) -> Quart:
         if stream is None:
             return await _error_stream("unknown_stream", "no resumable stream with that id", trace_id)
         if position.seq > stream.last_seq:
+            await stream.refresh()
+        if position.seq > stream.last_seq:
             return await _error_stream("bad_last_event_id", "that event was never sent", trace_id)
         after = config.behaviour.resume_after(position.seq)
         if stream.terminal is not None and after >= stream.terminal.seq:

@@ -179,6 +179,10 @@ class LogicalStream:
     def last_seq(self) -> int:
         return self.log.last_seq
 
+    async def refresh(self) -> None:
+        """Keep what the store holds past the buffer now (another instance may have written it)."""
+        await self.log.refresh(self._accept)
+
     async def _run(self) -> None:
         """Produce the stream while this instance leads it; follow the store while another does."""
         try:

@@ -120,6 +120,43 @@ async def test_another_instance_opens_the_record_and_the_kept_events(redis_store
     assert await redis_stores().open(secrets.token_hex(8)) is None
 
 
+async def test_a_follower_refreshes_to_what_the_lead_has_just_written(redis_stores: StoreFactory) -> None:
+    created = record()
+    lead = await redis_stores().create(created)
+    await lead.append(event(0))
+    opened = await redis_stores().open(created.stream_id)
+    assert opened is not None
+    follower = opened[1]
+    await lead.append(event(1))
+    await lead.append(event(2))
+    mirrored: list[StoredEvent] = []
+    await follower.refresh(mirrored.extend)
+    await follower.refresh(mirrored.extend)
+    assert mirrored == [event(1), event(2)]
+    assert follower.events_after(-1) == [event(0), event(1), event(2)]
+
+
+async def test_overlapping_reads_of_the_store_keep_nothing_twice(redis_stores: StoreFactory) -> None:
+    created = record()
+    lead = await redis_stores().create(created)
+    await lead.append(event(0))
+    opened = await redis_stores().open(created.stream_id)
+    assert opened is not None
+    follower = opened[1]
+    await lead.append(event(1))
+    mirrored: list[StoredEvent] = []
+    await asyncio.gather(follower.refresh(mirrored.extend), follower.refresh(mirrored.extend))  # both read from 0
+    assert mirrored == [event(1)]
+    assert follower.events_after(-1) == [event(0), event(1)]
+
+
+async def test_the_lead_and_memory_have_nothing_to_refresh(new_store: StoreFactory) -> None:
+    log = await new_store().create(record())
+    await log.append(event(0))
+    await log.refresh(lambda events: pytest.fail(f"mirrored {events}"))
+    assert log.events_after(-1) == [event(0)]
+
+
 async def test_a_follower_cannot_write_and_takes_over_once_the_lease_expires(redis_stores: StoreFactory) -> None:
     created = record()
     lead = await redis_stores().create(created)

@@ -99,11 +99,17 @@ class StreamLog(ABC):
     def ended(self) -> bool:
         return bool(self._buffer) and self._buffer[-1].kind == TERMINAL_KIND
 
-    def _keep(self, events: Iterable[StoredEvent]) -> None:
+    def _keep(self, events: Iterable[StoredEvent]) -> list[StoredEvent]:
+        """Keep the events not kept yet (two reads of the store may overlap); returns those."""
+        kept = []
         for event in events:
+            if event.seq <= self.last_seq:
+                continue
             if event.seq != self.last_seq + 1:
                 self._buffer.clear()  # older events left the store too: keep the buffer contiguous
             self._buffer.append(event)
+            kept.append(event)
+        return kept
 
     @abstractmethod
     async def append(self, event: StoredEvent) -> None:
@@ -113,6 +119,11 @@ class StreamLog(ABC):
     async def lead(self, mirror: Mirror) -> None:
         """Return once this instance leads the stream, handing `mirror` what others append meanwhile;
         also return when the stream's terminal event has been mirrored."""
+
+    @abstractmethod
+    async def refresh(self, mirror: Mirror) -> None:
+        """Hand `mirror` what the store holds past the local buffer now, when another instance leads:
+        a resume may name an event it has just written."""
 
     @abstractmethod
     async def while_leading(self, production: Coroutine[Any, Any, None]) -> None:

@@ -16,6 +16,9 @@ class MemoryLog(StreamLog):
     async def lead(self, mirror: Mirror) -> None:
         return
 
+    async def refresh(self, mirror: Mirror) -> None:
+        return  # the buffer is the whole log
+
     async def while_leading(self, production: Coroutine[Any, Any, None]) -> None:
         await production
 

@@ -157,7 +157,7 @@ class RedisLog(StreamLog):
         while self._token is None:
             block = self._client.settings.follow_block
             read = self._client.redis.xread({self._keys.log: self._position()}, block=max(1, round(block * 1000)))
-            mirror(self._kept(_events(await self._client.call(read, waits=block))))
+            mirror(self._keep(_events(await self._client.call(read, waits=block))))
             if self.ended:
                 return
             if time.monotonic() >= next_claim and await self._claim():
@@ -178,9 +178,13 @@ class RedisLog(StreamLog):
         if not await self._client.call(self._client.redis.exists(self._keys.meta)):
             await self._let_go()
             raise StreamExpired("the stream's record expired from the replay store")
-        mirror(self._kept(await self._range()))
+        mirror(self._keep(await self._range()))
         if self.ended:
             await self._let_go()
+
+    async def refresh(self, mirror: Mirror) -> None:
+        if self._token is None:  # the lead keeps what it writes itself
+            mirror(self._keep(await self._range()))
 
     async def load(self) -> None:
         """Keep what the store holds of the log (a stream another instance started)."""
@@ -192,10 +196,6 @@ class RedisLog(StreamLog):
 
     def _position(self) -> str:
         return "0-0" if self.last_seq < 0 else f"{self.last_seq}-1"
-
-    def _kept(self, events: list[StoredEvent]) -> list[StoredEvent]:
-        self._keep(events)
-        return events
 
     async def while_leading(self, production: Coroutine[Any, Any, None]) -> None:
         producing = asyncio.ensure_future(production)
