@@ -203,6 +203,14 @@ async def test_a_seq_is_never_written_twice(redis_stores: StoreFactory, redis: R
     assert {fields[b"writer"] for _, fields in entries} == {writer_name().encode()}
 
 
+async def test_a_store_that_refuses_a_write_is_unavailable(redis_stores: StoreFactory, redis: Redis) -> None:
+    created = record()
+    log = await redis_stores().create(created)
+    await redis.set(f"sse:{{{created.stream_id}}}:log", "not a stream")
+    with pytest.raises(StoreUnavailable, match="the replay store refused a command: WRONGTYPE"):
+        await log.append(event(0))
+
+
 async def test_every_key_carries_the_resume_ttl_and_the_lease_its_own(redis_stores: StoreFactory, redis: Redis) -> None:
     created = record()
     log = await redis_stores().create(created)

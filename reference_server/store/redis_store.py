@@ -68,6 +68,7 @@ return 0
 """
 _MAX_CONNECTIONS = 512  # a following instance holds one per stream during each blocking read
 _UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, TimeoutError, OSError)
+_SEQ_TAKEN = "equal or smaller than the target stream top item"  # XADD's refusal of an id not above the newest
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,10 @@ class _Client:
                 return await request
         except _UNAVAILABLE as error:
             raise StoreUnavailable(f"the replay store did not answer: {type(error).__name__}") from None
+        except ResponseError as error:
+            if _SEQ_TAKEN in str(error):
+                raise
+            raise StoreUnavailable(f"the replay store refused a command: {str(error)[:200]}") from None
 
 
 class RedisLog(StreamLog):
