@@ -21,7 +21,7 @@ from harness.deploy.redis import running_redis
 from harness.embedded import EmbeddedServer, embedded_server
 from tests.helpers.redis import require_redis
 from tests.helpers.servers import TEST_TIMING
-from tests.helpers.streaming import Received, read_stream, seq_at_least
+from tests.helpers.streaming import Received, metric, read_stream, seq_at_least
 
 pytestmark = pytest.mark.asyncio
 
@@ -133,7 +133,7 @@ async def test_a_redis_outage_ends_open_streams_and_service_resumes_by_itself(tm
         httpx.AsyncClient(timeout=5) as http,
     ):
         reading = asyncio.create_task(read_stream(server.stream_url, ANSWER))
-        await asyncio.sleep(0.5)
+        await _wait_for_content_sent(server, http)
         await store.stop()
         cut = await reading
         assert cut.of("content_chunk")
@@ -160,7 +160,7 @@ async def test_a_redis_that_stops_answering_ends_open_streams_without_hanging(tm
         httpx.AsyncClient(timeout=5) as http,
     ):
         reading = asyncio.create_task(read_stream(server.stream_url, ANSWER, deadline=5))
-        await asyncio.sleep(0.5)
+        await _wait_for_content_sent(server, http)
         store.send_signal(signal.SIGSTOP)
         try:
             cut = await reading
@@ -180,6 +180,12 @@ async def _assert_refused_with_503(http: httpx.AsyncClient, server: EmbeddedServ
     assert refused.headers["retry-after"] == "1"
     assert refused.json()["error"] == "store_unavailable"
     assert refused.json()["trace_id"] == "outage-trace"
+
+
+async def _wait_for_content_sent(server: EmbeddedServer, http: httpx.AsyncClient) -> None:
+    async with asyncio.timeout(5):
+        while not await metric(server, 'sse_events_sent_total{type="content_chunk"}', http):
+            await asyncio.sleep(0.02)
 
 
 async def _wait_until_healthy(http: httpx.AsyncClient, server: EmbeddedServer) -> None:
