@@ -64,6 +64,14 @@ def _fail(message: str) -> typer.Exit:
 def run(
     target: Annotated[str | None, typer.Option(help="SSE endpoint URL, http(s); default: the reference server")] = None,
     profile: Annotated[str | None, typer.Option(help="target profile name or TOML file")] = None,
+    profile_field: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--profile-field",
+            "-P",
+            help="KEY=VALUE over the profile (repeatable): -P silence_threshold=2, -P request.body.model=gpt-x",
+        ),
+    ] = None,
     header: Annotated[
         list[str] | None,
         typer.Option(
@@ -89,6 +97,8 @@ def run(
       sse-chaos run --target http://127.0.0.1:8000/stream/search --timing seed
 
       sse-chaos run --target https://api.example/stream -H "Authorization: Bearer $TOKEN"
+
+      sse-chaos run --target http://127.0.0.1:8000/v1/chat/completions --profile openai-chat -P deterministic=true
     """
     if timing not in TIMING_PROFILES:
         raise _fail(f"--timing must be one of {', '.join(TIMING_PROFILES)}, not {timing!r}")
@@ -98,7 +108,7 @@ def run(
     from harness.session import SessionSettings, session
 
     try:
-        target_profile = load_profile(profile)
+        target_profile = load_profile(profile, profile_field or [])
         headers = parse_headers(header or [], target_profile)
         scenarios = [load_scenario(path) for path in find_scenarios(scenario or [])]
         report_dir.mkdir(parents=True, exist_ok=True)

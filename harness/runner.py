@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 
 from harness.baseline import Baselines
-from harness.browser import BrowserClient, Chromium, warm_up
-from harness.checks import run_checks
-from harness.client import ClientSettings, RobustClient
+from harness.browser import BrowserClient, Chromium, page_cannot_speak, warm_up
+from harness.checks import none_applicable, run_checks
+from harness.client import RobustClient, settings_for
 from harness.errors import ConfigurationError, EnvironmentProblem, HarnessError
 from harness.history import History
 from harness.loop_lag import loop_lag_sampled
@@ -77,10 +77,14 @@ class Runner:
         run = ScenarioRun(scenario.name, scenario.description, history)
         try:
             history.plan = plan = await self.plan(scenario)
-            await self._play(plan, history, on_progress)
-            # Checking a big history takes a good part of a second: off the event loop, where
-            # another scenario's clients may be timing heartbeats.
-            run.results = await asyncio.to_thread(run_checks, plan, history)
+            unspoken = page_cannot_speak(plan.profile) if plan.clients.kind == "browser" else None
+            if unspoken is not None:
+                run.results = none_applicable(plan, f"browser clients speak only the reference contract: {unspoken}")
+            else:
+                await self._play(plan, history, on_progress)
+                # Checking a big history takes a good part of a second: off the event loop, where
+                # another scenario's clients may be timing heartbeats.
+                run.results = await asyncio.to_thread(run_checks, plan, history)
         except ToxiproxyUnavailable as error:
             run.error, run.toxiproxy_unavailable = str(error), True
         except HarnessError as error:
@@ -90,7 +94,7 @@ class Runner:
 
     async def _play(self, plan: Plan, history: History, on_progress: Progress | None) -> None:
         """The clients and their faults under the plan's hard deadline, the loop's lag sampled."""
-        baseline = asyncio.ensure_future(self.baselines.get(dict(plan.request.params), plan.clients.deadline))
+        baseline = asyncio.ensure_future(self.baselines.get(plan.request, plan.clients.deadline))
         async with self._proxies(plan) as proxies:
             if plan.sweep is None:
                 work = self._shared(plan, history, proxies[0], on_progress)
@@ -161,10 +165,9 @@ class Runner:
         await _gather(lane(index, proxy) for index, proxy in enumerate(proxies))
 
     def _client(self, plan: Plan, history: History, proxy: Proxy, index: int) -> Client:
-        settings = ClientSettings(
-            plan.request.url,
-            dict(plan.request.params),
-            dict(self.target.headers),
+        settings = settings_for(
+            plan.request,
+            self.target.headers,
             max_attempts=plan.clients.max_attempts,
             deadline=plan.clients.deadline,
             backoff_max=plan.clients.backoff_max,
