@@ -77,9 +77,9 @@ class Runner:
         run = ScenarioRun(scenario.name, scenario.description, history)
         try:
             history.plan = plan = await self.plan(scenario)
-            unspoken = page_cannot_speak(plan.profile) if plan.clients.kind == "browser" else None
-            if unspoken is not None:
-                run.results = none_applicable(plan, f"browser clients speak only the reference contract: {unspoken}")
+            unjudgeable = _unjudgeable(plan)
+            if unjudgeable is not None:
+                run.results = none_applicable(plan, unjudgeable)
             else:
                 await self._play(plan, history, on_progress)
                 # Checking a big history takes a good part of a second: off the event loop, where
@@ -197,6 +197,19 @@ class Runner:
                 " address, a name its certificate does not hold; run browser scenarios against an http target"
             )
         return str(url_at(target, proxy.address))
+
+
+def _unjudgeable(plan: Plan) -> str | None:
+    """Why no check of the scenario applies to this target, or None: its clients cannot speak to
+    it, or what it proves is something the target cannot say."""
+    if plan.clients.kind == "browser" and (unspoken := page_cannot_speak(plan.profile)) is not None:
+        return f"browser clients speak only the reference contract: {unspoken}"
+    if plan.expect.reason == "duration_cap" and plan.profile.payload != "protocol":
+        return (
+            "the scenario proves streams are cut at the cap (reason duration_cap), and this target's streams end"
+            " without saying why"
+        )
+    return None
 
 
 async def _first_attempts_ended(browsers: list[BrowserClient]) -> None:

@@ -260,3 +260,16 @@ async def test_a_browser_scenario_is_not_applicable_to_another_dialect(profile: 
     assert run.error is None
     assert {result.status for result in run.results} == {Status.NOT_APPLICABLE}
     assert {result.detail for result in run.results} == {f"browser clients speak only the reference contract: {why}"}
+
+
+@pytest.mark.asyncio
+async def test_a_scenario_proving_the_cap_s_reason_is_not_applicable_where_streams_do_not_say_why() -> None:
+    scenario = load_scenario(Path(__file__).parents[1] / "scenarios" / "duration-cap.toml")
+    runner = Runner(Target("http://127.0.0.1:9/s", load_profile("anthropic-messages")), None, None)  # type: ignore[arg-type]
+    runner._timing = Timing(heartbeat=None, silence=30.0, cap=120.0)
+    run = await runner.run(scenario)
+    assert {result.status for result in run.results} == {Status.NOT_APPLICABLE}
+    assert run.results[0].detail == (
+        "the scenario proves streams are cut at the cap (reason duration_cap), and this target's streams end without"
+        " saying why"
+    )
