@@ -183,8 +183,6 @@ class RobustClient:
     def _request_headers(self) -> dict[str, str]:
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache", "Accept-Encoding": "identity"}
         headers |= self.settings.headers
-        if not self.profile.resume:  # each attempt is a new request, as if the first
-            return headers
         if self.last_event_id:
             headers["Last-Event-ID"] = self.last_event_id
         if self.trace_id is not None and self.profile.trace_header:

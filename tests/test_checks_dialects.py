@@ -245,16 +245,25 @@ def test_a_feed_has_no_duration_cap() -> None:
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
-    ("profile", "why"),
+    ("profile", "fields", "why"),
     [
-        ("openai-chat", "this target is asked with a POST"),
-        ("live-feed", "this target's data is not its JSON"),
-        ("comment-heartbeats", "this target's data is not its JSON"),
+        ("openai-chat", [], "this target is asked with a POST"),
+        ("live-feed", [], "this target's data is not its JSON"),
+        ("comment-heartbeats", [], "this target's data is not its JSON"),
+        (None, ["answer=/text"], "this target's data is not its JSON"),
+        (None, ["resume=false"], "this target does not resume"),
+        (None, ["endless=true"], "this target is an endless feed"),
+        (None, ["terminal_data=[DONE]"], "this target's stream ends without a named event"),
+        (None, ["ends_on_close=true"], "this target's stream ends without a named event"),
+        (None, ["error_pointer=/error"], "this target's errors are not its error event"),
     ],
 )
-async def test_a_browser_scenario_is_not_applicable_to_another_dialect(profile: str, why: str) -> None:
+async def test_a_browser_scenario_is_not_applicable_to_another_dialect(
+    profile: str | None, fields: list[str], why: str
+) -> None:
     scenario = load_scenario(Path(__file__).parents[1] / "scenarios" / "browser-stall.toml")
-    runner = Runner(Target("http://127.0.0.1:9/s", load_profile(profile)), None, None)  # type: ignore[arg-type]
+    target = Target("http://127.0.0.1:9/s", load_profile(profile, fields))
+    runner = Runner(target, None, None)  # type: ignore[arg-type]
     runner._timing = Timing(heartbeat=0.25, silence=1.0, cap=6.0)
     run = await runner.run(scenario)
     assert run.error is None

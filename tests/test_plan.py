@@ -162,3 +162,18 @@ def test_a_plan_refuses_numbers_that_are_not_finite() -> None:
     plan = plan_of({})
     with pytest.raises(ValueError, match="finite"):
         Plan.model_validate_json(plan.model_dump_json().replace('"cap_tolerance":0.5', '"cap_tolerance":NaN'))
+
+
+def test_a_plan_against_another_dialect_survives_a_json_round_trip_without_its_headers() -> None:
+    profile = load_profile("anthropic-messages", ["deterministic=true"])
+    plan = plan_of({"clients": {"query": "q", "max_tokens": 5}}, target=Target(TARGET.url, profile))
+    assert plan.request.body is not None
+    assert plan.request.headers == {"anthropic-version": "2023-06-01"}
+    again = Plan.model_validate_json(plan.model_dump_json())
+    assert again.request.headers == again.profile.request.headers == {}
+    assert again.model_copy(update={"request": plan.request, "profile": plan.profile}) == plan
+    assert (again.request.method, again.request.body, again.profile.terminal_events) == (
+        "POST",
+        plan.request.body,
+        ("message_stop",),
+    )
