@@ -28,7 +28,7 @@ from harness.compare import Change, Thresholds, load_summary
 from harness.compare import compare as compare_runs
 from harness.embedded import TIMING_PROFILES
 from harness.errors import HarnessError
-from harness.profile import load_profile
+from harness.profile import is_profile_file, load_profile
 from harness.report import load_runs, write_history, write_report
 from harness.report.files import write_atomic
 from harness.results import ScenarioRun, summary_of, verdict_lines
@@ -213,10 +213,11 @@ def list_scenarios() -> None:
 
 @app.command()
 def validate(files: Annotated[list[Path], typer.Argument(help="scenario or profile TOML files")]) -> None:
-    """Validate scenario or target profile files; one line per file."""
+    """Validate scenario or target profile files (a file in a `profiles` folder, or one with a
+    field only profiles have, such as `extends`); one line per file."""
     for path in files:
         try:
-            if "profiles" in path.parts:
+            if "profiles" in path.parts or is_profile_file(path):
                 load_profile(str(path))
             else:
                 load_scenario(path)

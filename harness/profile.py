@@ -98,6 +98,7 @@ class TargetProfile(BaseModel):
 
 
 DEFAULT_PROFILE = TargetProfile()
+_SHARED_WITH_SCENARIOS = {"name", "description", "request"}
 
 
 def load_profile(name_or_path: str | None, overrides: Sequence[str] = ()) -> TargetProfile:
@@ -112,6 +113,15 @@ def load_profile(name_or_path: str | None, overrides: Sequence[str] = ()) -> Tar
     if not overrides:
         return profile
     return _validated(merged_tables(raw, _overrides(overrides)), f"-P over {source}")
+
+
+def is_profile_file(path: Path) -> bool:
+    """Whether a TOML file is a profile rather than a scenario: it has a field only profiles have."""
+    try:
+        fields = set(tomllib.loads(path.read_text()))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False  # read again as a scenario, which says what is wrong with it
+    return bool(fields & (set(TargetProfile.model_fields) | {"extends"}) - _SHARED_WITH_SCENARIOS)
 
 
 def _located(name_or_path: str, directory: Path) -> Path:

@@ -162,3 +162,13 @@ def test_a_scenario_s_request_overrides_the_profile_s_key_by_key() -> None:
         ConfigurationError, match=r'scenario s: request: \(top level\): Value error, a body needs method = "POST"'
     ):
         RequestOverride(method="GET").over(shape, "s")
+
+
+def test_a_profile_file_anywhere_validates_as_a_profile_with_its_errors_in_one_line(tmp_path: Path) -> None:
+    mine = tmp_path / "mine.toml"
+    mine.write_text('extends = "openai-chat"\ndeterministic = true\n')
+    assert CliRunner().invoke(app, ["validate", str(mine)]).exit_code == 0
+    mine.write_text('extends = "openai-chat"\nsilence_threshold = 0\n')
+    result = CliRunner().invoke(app, ["validate", str(mine)])
+    assert result.exit_code == 2
+    assert "silence_threshold: Input should be greater than 0" in result.output
