@@ -37,7 +37,11 @@ class Baselines:
         key = request.key()
         if key not in self._fetched:
             self._fetched[key] = asyncio.ensure_future(self._fetch(request, deadline))
-        return await asyncio.shield(self._fetched[key])
+        try:  # another scenario may have started the fetch, with a longer deadline than this one's
+            async with asyncio.timeout(deadline):
+                return await asyncio.shield(self._fetched[key])
+        except TimeoutError:
+            return Baseline(failure=f"not fetched within this scenario's deadline of {deadline:g} s")
 
     async def _fetch(self, request: Request, deadline: float) -> Baseline:
         profile = self.target.profile

@@ -56,7 +56,7 @@ SELFTEST_REPORT_DIR = Path("reports/selftest")
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    console.print(Text.assemble(("error:", "bold red"), f" {message}"), highlight=False, soft_wrap=True)
     return typer.Exit(2)
 
 

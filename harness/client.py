@@ -28,6 +28,7 @@ from harness.request import Request
 from harness.sse import Comment, Event, SSEParseError, SSEParser
 from harness.target import DEFAULT_SILENCE_SECONDS, seconds_if_advertised
 from harness.transport import route_through
+from harness.untrusted import printable
 
 _MAX_HEADER_VALUE_CHARS = 256
 _MAX_SEEN_IDS = 200_000
@@ -319,8 +320,8 @@ class RobustClient:
             if callbacks.on_error:
                 callbacks.on_error(error.message)
             if error.retryable:
-                raise _Reconnect(f"retryable server error: {error.message!r}")
-            raise _Finished(Outcome.ERROR, f"the server's error: {error.message!r}")
+                raise _Reconnect(f"retryable error event: {error.message}")
+            raise _Finished(Outcome.ERROR, f"non-retryable error event: {error.message}")
         if profile.heartbeat == "event" and item.event == profile.heartbeat_event:
             if callbacks.on_heartbeat:
                 callbacks.on_heartbeat(item)
@@ -344,4 +345,4 @@ def _advertised(headers: httpx.Headers, name: str | None) -> float | None:
 
 
 def _describe(error: Exception) -> str:
-    return f"{type(error).__name__}: {error}"[:200] if str(error) else type(error).__name__
+    return printable(f"{type(error).__name__}: {error}") if str(error) else type(error).__name__

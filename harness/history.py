@@ -8,7 +8,8 @@ pandas DataFrame for analysis.
 A client's share is bounded, so that a hostile server ends in a verdict and not in memory:
 reads that follow each other within a millisecond share one record, and once a client has
 `max_records` records or `max_text` characters of text, one `truncated` marker says so and
-its later records are dropped (all but its outcome). The harness's own records (the nemesis,
+its later records are dropped (all but its outcome). A run of many clients shares a budget for
+the whole history out among them (`share_among`). The harness's own records (the nemesis,
 loop lag) are bounded by the plan instead.
 """
 
@@ -40,6 +41,10 @@ FORMAT = 2
 # its client is then capped, which fails `completion`, as any cap does.
 MAX_RECORDS_PER_CLIENT = 10_000
 MAX_TEXT_PER_CLIENT = 1 << 20  # characters of data, detail and event id
+# What all clients of a run keep together (about 120 MB of records at most): a run of many
+# clients shares it out, so that 600 clients of a hostile target cannot hold 6 M records.
+MAX_RECORDS_PER_HISTORY = 400_000
+MAX_TEXT_PER_HISTORY = 64 << 20
 # A read this soon after the one that opened the client's latest record joins it: a link that
 # slices a stream finely would fill the history with reads. A silence measured between records
 # can grow by less than this.
@@ -59,6 +64,7 @@ class Kind(StrEnum):
     FAULT_START = "fault_start"  # the nemesis applied a fault (event_id: its id, detail: FaultNote JSON)
     FAULT_END = "fault_end"  # the nemesis undid it
     LOOP_LAG = "loop_lag"  # an event-loop lag sample, the harness's or a browser page's (lag_us)
+    CPU_WAIT = "cpu_wait"  # the longest run-queue wait of a process role (event) since the last sample (lag_us)
     DISPLAY = "display"  # what a browser client's page showed at the end (data: answer, detail: JSON)
     TRUNCATED = "truncated"  # the client's records reached the cap; later ones were dropped (detail: the cap)
 
@@ -128,6 +134,11 @@ class History:
     max_records: int = MAX_RECORDS_PER_CLIENT
     max_text: int = MAX_TEXT_PER_CLIENT
     _shares: dict[str, _Share] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def share_among(self, clients: int) -> None:
+        """Each of `clients` keeps at most its share of the history's budget (and of a client's)."""
+        self.max_records = min(MAX_RECORDS_PER_CLIENT, MAX_RECORDS_PER_HISTORY // max(clients, 1))
+        self.max_text = min(MAX_TEXT_PER_CLIENT, MAX_TEXT_PER_HISTORY // max(clients, 1))
 
     def add(self, client: str, kind: Kind, **values: Any) -> None:
         self.add_at(time.monotonic_ns(), client, kind, **values)

@@ -10,15 +10,15 @@ from typing import Any
 from jsonpointer import resolve_pointer
 
 from harness.profile import TargetProfile
+from harness.untrusted import printable
 
-_MESSAGE_CHARS = 200
 _ABSENT = object()
 
 
 @dataclass(frozen=True)
 class ServerError:
     retryable: bool
-    message: str  # bounded; escape it where it is shown: what the server said is untrusted
+    message: str  # printable and bounded: what the server said is untrusted
 
 
 def json_of(data: str) -> Any:
@@ -67,7 +67,7 @@ def _at(document: Any, pointer: str) -> Any:
 
 def _message(error: Any, data: str) -> str:
     """`code: message` of an error object (OpenAI's and Anthropic's `type`, the contract's `code`),
-    a string as it is, else the data itself; bounded."""
+    a string as it is, else the data itself; made printable and bounded."""
     if isinstance(error, dict):
         kind = error.get("code") or error.get("type") or "error"
         text = f"{kind}: {error.get('message', '')}"
@@ -75,4 +75,4 @@ def _message(error: Any, data: str) -> str:
         text = error
     else:
         text = data
-    return text[:_MESSAGE_CHARS]
+    return printable(text)

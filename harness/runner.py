@@ -17,7 +17,7 @@ import httpx
 
 from harness.baseline import Baselines
 from harness.browser import BrowserClient, Chromium, page_cannot_speak, warm_up
-from harness.checks import none_applicable, run_checks
+from harness.checks import CHECKS, CheckResult, Status, none_applicable, run_checks
 from harness.client import RobustClient, settings_for
 from harness.errors import ConfigurationError, EnvironmentProblem, HarnessError
 from harness.history import History
@@ -33,6 +33,8 @@ from reference_server.collector import collector_paused
 
 # How long a browser scenario's fault timeline waits for its pages' streams to start.
 _BROWSER_START_SECONDS = 5.0
+# How long Chromium may take to start, warm up and load a scenario's pages (cold: a few seconds).
+_BROWSER_READY_SECONDS = 60.0
 SCREENSHOTS = "screenshots"  # in the report directory: one folder per scenario, one file per browser client
 
 Progress = Callable[[str], None]
@@ -81,10 +83,12 @@ class Runner:
             if unjudgeable is not None:
                 run.results = none_applicable(plan, unjudgeable)
             else:
+                history.share_among(plan.clients.count)
                 await self._play(plan, history, on_progress)
                 # Checking a big history takes a good part of a second: off the event loop, where
                 # another scenario's clients may be timing heartbeats.
                 run.results = await asyncio.to_thread(run_checks, plan, history)
+                run.error = _baseline_error(history, run.results)
         except ToxiproxyUnavailable as error:
             run.error, run.toxiproxy_unavailable = str(error), True
         except HarnessError as error:
@@ -96,20 +100,32 @@ class Runner:
         """The clients and their faults under the plan's hard deadline, the loop's lag sampled."""
         baseline = asyncio.ensure_future(self.baselines.get(plan.request, plan.clients.deadline))
         async with self._proxies(plan) as proxies:
-            if plan.sweep is None:
-                work = self._shared(plan, history, proxies[0], on_progress)
+            if plan.sweep is not None:
+                await _timed(plan, history, self._swept(plan, history, proxies, on_progress))
             else:
-                work = self._swept(plan, history, proxies, on_progress)
-            history.epoch_ns = time.monotonic_ns()
-            try:
-                async with asyncio.timeout(plan.hard_deadline), loop_lag_sampled(history, plan.lag_sample_seconds):
-                    with collector_paused():
-                        await work
-            except TimeoutError:
-                raise EnvironmentProblem(
-                    f"scenario {plan.scenario} overran its hard deadline of {plan.hard_deadline:g} s"
-                ) from None
+                clients = [self._client(plan, history, proxies[0], index) for index in range(plan.clients.count)]
+                browsers = [client for client in clients if isinstance(client, BrowserClient)]
+                try:
+                    await self._open_pages(plan, browsers)
+                    await _timed(plan, history, self._shared(plan, history, proxies[0], clients, on_progress))
+                finally:  # a page whose client never ran (cancelled, failed) is closed too
+                    await _gather(browser.close() for browser in browsers)
         history.baseline = await baseline
+
+    async def _open_pages(self, plan: Plan, browsers: list[BrowserClient]) -> None:
+        """Launch (and warm) Chromium and load every page before the scenario's clock starts, under
+        a deadline of their own: a cold machine can take a while, and that is not the scenario's time."""
+        if not browsers or self.chromium is None:
+            return
+        try:
+            async with asyncio.timeout(_BROWSER_READY_SECONDS):
+                await warm_up(self.chromium)
+                await _gather(browser.open() for browser in browsers)
+        except TimeoutError:
+            raise EnvironmentProblem(
+                f"scenario {plan.scenario}: Chromium did not start and load its {len(browsers)} pages within"
+                f" {_BROWSER_READY_SECONDS:g} s (a cold or very busy machine?)"
+            ) from None
 
     @asynccontextmanager
     async def _proxies(self, plan: Plan) -> AsyncIterator[list[Proxy]]:
@@ -127,12 +143,13 @@ class Runner:
                 with contextlib.suppress(HarnessError):
                     await self.api.delete_proxy(proxy.name)
 
-    async def _shared(self, plan: Plan, history: History, proxy: Proxy, on_progress: Progress | None) -> None:
-        """All clients through one proxy, staggered, under one fault timeline. Browser clients
-        load their page first, and their timeline starts when every page's first connection
+    async def _shared(
+        self, plan: Plan, history: History, proxy: Proxy, clients: list[Client], on_progress: Progress | None
+    ) -> None:
+        """All clients through one proxy, staggered, under one fault timeline. With browser
+        clients (their pages loaded), the timeline starts when every page's first connection
         attempt has ended (connected or failed, at most 5 s): on a busy machine Chromium can
         take half a second to start a stream, and a fault due 0.5 s in would hit it too early."""
-        clients = [self._client(plan, history, proxy, index) for index in range(plan.clients.count)]
         browsers = [client for client in clients if isinstance(client, BrowserClient)]
 
         async def one_client(index: int, client: Client) -> None:
@@ -141,15 +158,9 @@ class Runner:
             if on_progress is not None:
                 on_progress(plan.scenario)
 
-        try:
-            if browsers and self.chromium is not None:
-                await warm_up(self.chromium)
-            await _gather(browser.open() for browser in browsers)
-            work = _gather(one_client(index, client) for index, client in enumerate(clients))
-            nemesis = Nemesis(self.api, history, proxy.name, plan.timeline())
-            await nemesis.alongside(work, partial(_first_attempts_ended, browsers) if browsers else None)
-        finally:  # a page whose client never ran (cancelled, failed) is closed too
-            await _gather(browser.close() for browser in browsers)
+        work = _gather(one_client(index, client) for index, client in enumerate(clients))
+        nemesis = Nemesis(self.api, history, proxy.name, plan.timeline())
+        await nemesis.alongside(work, partial(_first_attempts_ended, browsers) if browsers else None)
 
     async def _swept(self, plan: Plan, history: History, proxies: list[Proxy], on_progress: Progress | None) -> None:
         """One client per sweep value; each lane (proxy) runs its clients one after another."""
@@ -212,6 +223,19 @@ def _unjudgeable(plan: Plan) -> str | None:
     return None
 
 
+async def _timed(plan: Plan, history: History, work: Coroutine[Any, Any, None]) -> None:
+    """The clients and their faults: the history's clock starts, under the plan's hard deadline."""
+    history.epoch_ns = time.monotonic_ns()
+    try:
+        async with asyncio.timeout(plan.hard_deadline), loop_lag_sampled(history, plan.lag_sample_seconds):
+            with collector_paused():
+                await work
+    except TimeoutError:
+        raise EnvironmentProblem(
+            f"scenario {plan.scenario} overran its hard deadline of {plan.hard_deadline:g} s"
+        ) from None
+
+
 async def _first_attempts_ended(browsers: list[BrowserClient]) -> None:
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(_BROWSER_START_SECONDS):
@@ -220,3 +244,15 @@ async def _first_attempts_ended(browsers: list[BrowserClient]) -> None:
 
 async def _gather(coroutines: Iterable[Coroutine[Any, Any, None]]) -> None:
     await asyncio.gather(*coroutines)
+
+
+def _baseline_error(history: History, results: list[CheckResult]) -> str | None:
+    """Without the target's whole fault-free answer nothing can be compared with it: the scenario is
+    an error naming why (its checks are still reported; those that need the baseline fail saying so).
+    Unless a check that needs no baseline failed: that proves the target wrong whatever the
+    baseline, and a failure says more than an error (a server that ignores its cap never ends its
+    baseline either)."""
+    failure = history.baseline.failure if history.baseline is not None else None
+    if failure is None or any(r.status == Status.FAIL and not CHECKS[r.name].needs_baseline for r in results):
+        return None
+    return f"the target did not give its fault-free answer (the baseline) whole: {failure}"

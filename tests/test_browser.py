@@ -10,13 +10,14 @@ import random
 import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
 import pytest_asyncio
 from playwright.async_api import BrowserContext, Page, Route
 
+from harness import runner
 from harness.browser import BrowserClient, Chromium, chromium_on_demand, warm_up, warmup
 from harness.browser.chromium import find_chromium
 from harness.checks.views import answer_of
@@ -25,9 +26,11 @@ from harness.embedded import EmbeddedServer
 from harness.errors import EnvironmentProblem
 from harness.history import History, Kind
 from harness.profile import DEFAULT_PROFILE
+from harness.runner import Runner
+from harness.scenario import CATALOGUE_DIR, load_scenario
 from harness.sse import Comment, Event, SSEParseError, SSEParser
-from harness.target import seconds_if_advertised
-from harness.toxiproxy import find_binary, toxiproxy
+from harness.target import Target, seconds_if_advertised
+from harness.toxiproxy import ToxiproxyAPI, find_binary, toxiproxy
 from harness.transport import new_http_client
 from reference_server.page import PAGE_HEADERS, STATIC_DIR
 from tests.helpers.broken_server import CHUNKS, FIRST_CONNECTION_CHUNKS, broken_server
@@ -421,3 +424,40 @@ async def test_a_fresh_browser_is_warmed_once_by_a_page_that_streams_a_canned_an
         assert shown.data == "warm café 東京 🚀"
         await fresh.aclose()
         assert not fresh.warm  # a relaunched browser is cold again
+
+
+@pytest.mark.asyncio
+async def test_a_page_whose_records_reach_the_cap_is_ended_by_the_harness_saying_so(chromium: Chromium) -> None:
+    history = History(max_records=40)
+    body = "".join(f'id: s:{n}\nevent: content_chunk\ndata: {{"seq": {n}}}\n\n' for n in range(200)).encode()
+    settings = ClientSettings(f"{warmup._ORIGIN}/stream", deadline=5)
+    client = BrowserClient("b0", settings, history, chromium, canned_response=(warmup._HEADERS, body))
+    result = await client.run()
+    (marker,) = history.of_kind(Kind.TRUNCATED)
+    assert (result.outcome, result.detail) == (Outcome.RECORDS_CAPPED, marker.detail)
+    assert [r.outcome for r in history.of_kind(Kind.OUTCOME)] == [Outcome.RECORDS_CAPPED.value]
+
+
+class _HangingChromium:
+    """A browser that never starts (a cold disk, a stuck launch)."""
+
+    warm = False
+
+    async def browser(self) -> None:
+        await asyncio.Event().wait()
+
+
+@pytest.mark.asyncio
+async def test_a_browser_that_never_starts_is_its_own_error_before_the_scenario_s_clock(
+    server: EmbeddedServer, api: ToxiproxyAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner, "_BROWSER_READY_SECONDS", 0.5)
+    scenario = load_scenario(CATALOGUE_DIR / "browser-stall.toml")
+    async with new_http_client() as http:
+        hanging = cast(Chromium, _HangingChromium())
+        run = await Runner(Target(server.stream_url, DEFAULT_PROFILE), api, http, chromium=hanging).run(scenario)
+    assert run.error == (
+        "scenario browser-stall: Chromium did not start and load its 2 pages within 0.5 s"
+        " (a cold or very busy machine?)"
+    )
+    assert run.history.records == []  # no clock started, no client ran

@@ -3,6 +3,7 @@ header check and the page display check."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -12,7 +13,17 @@ from harness.checks.results import Verdict, verdict
 from harness.checks.views import FaultWindow, client_views, fault_windows
 from harness.faults import Slack
 from harness.history import HARNESS, NEMESIS, Baseline, Kind
-from tests.helpers.histories import HEADERS, HistoryBuilder, changed, found, headers_without, judge, judge_all
+from tests.helpers.histories import (
+    HEADERS,
+    STREAM,
+    TRACE,
+    HistoryBuilder,
+    changed,
+    found,
+    headers_without,
+    judge,
+    judge_all,
+)
 
 NA = Status.NOT_APPLICABLE
 
@@ -175,6 +186,34 @@ def test_only_200_responses_are_inspected_each_named_by_its_connection() -> None
         "c0#1: missing x-stream-id",
         {"responses": 2, "problems": 1},
     )
+
+
+def _resume_failure(builder: HistoryBuilder, headers: dict[str, str], code: str = "unknown_stream") -> None:
+    builder.connect(0.0, headers)
+    error = {"stream_id": None, "trace_id": TRACE, "code": code, "message": "m", "retryable": False}
+    builder.event(0.01, "error", json.dumps(error))
+
+
+@pytest.mark.parametrize("code", ["unknown_stream", "bad_last_event_id"])
+def test_a_resume_failure_is_the_one_response_without_x_stream_id(code: str) -> None:
+    builder = HistoryBuilder()
+    _resume_failure(builder, headers_without("x-stream-id"), code)
+    assert found("headers", builder.history)[0] == Status.PASS
+
+
+def test_a_resume_failure_with_x_stream_id_or_without_another_header_fails() -> None:
+    builder = HistoryBuilder()
+    _resume_failure(builder, headers_without("x-trace-id"))
+    detail = "c0#0: missing x-trace-id; c0#0: x-stream-id on a resume failure, which has no stream"
+    assert found("headers", builder.history)[:2] == (Status.FAIL, detail)
+
+
+def test_an_error_for_a_stream_still_needs_x_stream_id() -> None:
+    builder = HistoryBuilder()
+    builder.connect(0.0, headers_without("x-stream-id"))
+    error = {"stream_id": STREAM, "trace_id": TRACE, "code": "slow_consumer", "message": "m", "retryable": False}
+    builder.event(0.01, "error", json.dumps(error))
+    assert found("headers", builder.history)[:2] == (Status.FAIL, "c0#0: missing x-stream-id")
 
 
 def test_headers_pass_says_how_many_responses_carried_them() -> None:

@@ -88,10 +88,10 @@ def test_a_stream_ends_on_its_sentinel_or_a_terminal_event() -> None:
             "overloaded_error: Overloaded",
         ),
         ("robust-stream", "error", '{"code": "busy", "message": "later", "retryable": true}', True, "busy: later"),
-        ("robust-stream", "error", "not json " * 40, False, ("not json " * 40)[:200]),
+        ("robust-stream", "error", "not json\x1b " * 40, False, "not json\\x1b " * 20 + "…"),
     ],
 )
-def test_the_server_s_error_is_recognised_with_its_message_bounded(
+def test_the_server_s_error_is_recognised_with_its_message_printable_and_bounded(
     profile: str, event: str, data: str, retryable: bool, message: str
 ) -> None:
     error = server_error(load_profile(profile), event, data)

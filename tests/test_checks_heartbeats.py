@@ -46,6 +46,24 @@ def test_heartbeat_timing_fails_when_a_heartbeat_is_skipped() -> None:
     assert found("heartbeat_timing", builder.history)[1] == "c0#0: heartbeats 0.500 s apart, expected 0.25 s"
 
 
+@pytest.mark.parametrize(
+    ("sent", "said"),
+    [((0.25, 0.5), "; sent 0.250 s apart"), ((0.25, 0.75), "; sent 0.500 s apart"), ((0.25, None), "")],
+)
+def test_a_late_heartbeat_says_how_far_apart_the_server_sent_it(sent: tuple[float, float | None], said: str) -> None:
+    """Sent on time and read late: the delay came after the server (the link, the harness); sent
+    late: the server was late. The verdict fails either way, and says which (when the server says)."""
+    builder = HistoryBuilder(chunks=2)
+    builder.connect(0.0)
+    builder.heartbeat(0.25, uptime=sent[0])
+    builder.heartbeat(0.75, uptime=sent[1])
+    builder.complete(0.8)
+    assert found("heartbeat_timing", builder.history)[:2] == (
+        Status.FAIL,
+        f"c0#0: heartbeats 0.500 s apart, expected 0.25 s{said}",
+    )
+
+
 def test_heartbeat_timing_fails_when_no_heartbeat_ever_comes() -> None:
     builder = HistoryBuilder(chunks=8)
     builder.connect(0.0)
@@ -396,6 +414,29 @@ def test_lag_forgives_only_a_stamp_it_overlapped_and_only_as_far_as_it_lasted(
     if expected == Status.PASS:
         assert result.evidence["intervals_forgiven_for_harness_lag"] == 1
         assert "1 forgiven: the loop that stamped them lagged, by up to 300 ms" in result.detail
+
+
+@pytest.mark.parametrize(
+    ("waited_at", "waited_ms", "expected"),
+    [
+        (1.06, 300, Status.PASS),  # Toxiproxy waited for a CPU when the late heartbeat went through it
+        (0.80, 300, Status.FAIL),  # it waited before: that could only have delayed the earlier heartbeat
+        (1.06, 100, Status.FAIL),  # it waited then, but less than the heartbeat was late
+    ],
+)
+def test_a_carrier_s_wait_for_a_cpu_forgives_only_a_stamp_it_overlapped_and_only_as_far_as_it_lasted(
+    waited_at: float, waited_ms: int, expected: Status
+) -> None:
+    builder = beats_with_a_late_one(2.0, 0)  # the harness's own loop never lagged
+    builder.cpu_wait(waited_at, waited_ms * 1000)
+    result = judge("heartbeat_timing", builder.ordered())
+    assert result.status == expected, result.detail
+    assert result.evidence["cpu_wait_toxiproxy_max_ms"] == waited_ms
+    if expected == Status.PASS:
+        assert (
+            "1 forgiven: the loop that stamped them lagged, or a process carrying the stream waited for a CPU,"
+            " by up to 300 ms"
+        ) in result.detail
 
 
 @pytest.mark.parametrize(("stamped", "lag"), [(0.75, 0.25), (1.0625, 0.25), (0.7421875, 0.0), (1.0703125, 0.0)])

@@ -26,3 +26,9 @@ def test_the_offline_commands_load_neither_the_runner_nor_the_browser() -> None:
     code = f"import sys, {', '.join(modules)}; print(sorted(m for m in sys.modules if m.startswith({heavy!r})))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
+
+
+def test_an_error_naming_what_the_user_typed_is_one_line_never_read_as_markup() -> None:
+    result = CliRunner().invoke(app, ["run", "--scenario", "[/]nope[bold]"], env={"COLUMNS": "400"})
+    assert result.exit_code == 2
+    assert "error: no scenario '[/]nope[bold]' (catalogue: " in result.output

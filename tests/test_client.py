@@ -96,6 +96,17 @@ async def test_an_error_event_reconnects_only_when_retryable(
     assert messages == ["overloaded: try again"]
 
 
+async def test_an_error_event_s_words_reach_the_outcome_escaped_and_bounded() -> None:
+    error = json.dumps({"code": "x\x1b[2J", "message": "line\nbreak" + "z" * 500, "retryable": False})
+    async with raw_server(scripted(f"event: error\ndata: {error}\n\n".encode())) as url:
+        _, history, outcome = await run_client(url)
+    detail = history.of_kind(Kind.OUTCOME)[0].detail
+    assert outcome == Outcome.ERROR
+    assert detail.startswith("non-retryable error event: x\\x1b[2J: line\\nbreakzzz")
+    assert detail.endswith("z…")
+    assert len(detail) < 250
+
+
 async def test_cancelling_a_client_leaves_no_task_or_socket_behind() -> None:
     server_saw_close = asyncio.Event()
 
@@ -282,7 +293,7 @@ async def test_an_error_object_in_the_data_is_the_server_s_error_said_escaped() 
     error = b'data: {"error": {"type": "server_error", "message": "bad\\nthing"}}\n\n'
     async with raw_server(scripted(error)) as url:
         _history, result = await run_with(url, load_profile("openai-chat"))
-    assert (result.outcome, result.detail) == (Outcome.ERROR, "the server's error: 'server_error: bad\\nthing'")
+    assert (result.outcome, result.detail) == (Outcome.ERROR, "non-retryable error event: server_error: bad\\nthing")
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,17 @@ from typing import Any
 import pytest
 
 from harness.errors import ConfigurationError
-from harness.history import FORMAT, HARNESS, NEMESIS, History, Kind
+from harness.history import (
+    FORMAT,
+    HARNESS,
+    MAX_RECORDS_PER_CLIENT,
+    MAX_RECORDS_PER_HISTORY,
+    MAX_TEXT_PER_CLIENT,
+    MAX_TEXT_PER_HISTORY,
+    NEMESIS,
+    History,
+    Kind,
+)
 from tests.helpers.histories import HistoryBuilder
 
 
@@ -90,6 +100,21 @@ def test_a_client_past_its_text_cap_is_capped_too() -> None:
     assert marker is not None
     assert marker.detail.startswith("records capped at 2 (")
     assert "10 characters of text" in marker.detail
+
+
+@pytest.mark.parametrize(
+    ("clients", "records", "text"),
+    [
+        (1, MAX_RECORDS_PER_CLIENT, MAX_TEXT_PER_CLIENT),
+        (600, MAX_RECORDS_PER_HISTORY // 600, MAX_TEXT_PER_HISTORY // 600),
+    ],
+)
+def test_many_clients_share_the_history_s_budget(clients: int, records: int, text: int) -> None:
+    history = History()
+    history.share_among(clients)
+    assert (history.max_records, history.max_text) == (records, text)
+    assert records * clients <= MAX_RECORDS_PER_HISTORY
+    assert text * clients <= MAX_TEXT_PER_HISTORY
 
 
 def test_the_harness_s_own_records_are_bounded_by_the_plan_not_the_cap() -> None:

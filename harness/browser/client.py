@@ -31,6 +31,7 @@ from harness.history import History, Kind
 from harness.plan import LAG_SAMPLE_SECONDS
 from harness.profile import DEFAULT_PROFILE, TargetProfile
 from harness.target import DEFAULT_SILENCE_SECONDS
+from harness.untrusted import printable
 from reference_server.page import PAGE_FILE, PAGE_HEADERS, STATIC_DIR
 
 PAGE_PREFIX = "/__sse-chaos/"
@@ -57,6 +58,7 @@ _RECORDED_KINDS = {
 }
 # A first attempt has ended once one of these arrives: the stream connected, or it failed.
 _FIRST_ATTEMPT_ENDED = {Kind.RESPONSE, Kind.ERROR, Kind.OUTCOME}
+_SAID_IN_WORDS = {Kind.ERROR, Kind.OUTCOME}  # their detail is words the page may have taken from the target
 # Runs before the page's own scripts: the client's options; a log of every state the status
 # indicator showed (consecutive mutations in one batch: each one's new value is the next one's
 # old value); and the page's own event-loop lag, sampled as the harness samples its own: a page
@@ -287,7 +289,7 @@ class _Recorder:
             "event_id": str(raw.get("eventId", "")),
             "has_id": raw.get("hasId") is True,
             "data": str(raw.get("data", "")),
-            "detail": str(raw.get("detail", "")),
+            "detail": _detail(kind, str(raw.get("detail", ""))),
             "outcome": str(raw.get("outcome", "")),
             "lag_us": _int(raw.get("lagUs"), 0),
         }
@@ -299,19 +301,31 @@ class _Recorder:
         if kind is Kind.OUTCOME:
             self._outcome = (_outcome(values["outcome"]), values["detail"])
             self.ended.set_result(None)
+        elif (marker := self.history.truncated(self.name)) is not None:
+            self._end(Outcome.RECORDS_CAPPED, marker.detail)
 
     def crashed(self) -> None:
         if not self.ended.done():
             self.ended.set_exception(EnvironmentProblem(f"{self.name}: the Chromium page crashed"))
 
     def give_up(self, detail: str) -> None:
-        self._outcome = (Outcome.DEADLINE, detail)
-        self.history.add(self.name, Kind.OUTCOME, outcome=Outcome.DEADLINE.value, detail=detail)
-        self.ended.cancel()
+        self._end(Outcome.DEADLINE, detail)
+
+    def _end(self, outcome: Outcome, detail: str) -> None:
+        """The harness, not the page, ends the client: the page is closed right after."""
+        self._outcome = (outcome, detail)
+        self.history.add(self.name, Kind.OUTCOME, outcome=outcome.value, detail=detail)
+        if not self.ended.done():
+            self.ended.set_result(None)
 
     def result(self) -> ClientResult:
         outcome, detail = self._outcome
         return ClientResult(self.name, outcome, detail, self._connections, self._events)
+
+
+def _detail(kind: Kind, detail: str) -> str:
+    """A record's detail: words made printable and bounded; other details (headers as JSON) kept whole."""
+    return printable(detail) if kind in _SAID_IN_WORDS else detail
 
 
 async def _page_clock(page: Page) -> Callable[[float], int]:

@@ -154,9 +154,11 @@ class HistoryBuilder:
             t, Kind.EVENT, connection=self.connection, event=event, event_id=event_id, has_id=bool(event_id), data=data
         )
 
-    def heartbeat(self, t: float) -> None:
+    def heartbeat(self, t: float, uptime: float | None = None) -> None:
+        """A heartbeat read at `t`; `uptime`: when the server says it sent it (its `uptime_seconds`)."""
         self.add(t, Kind.BYTES, connection=self.connection, nbytes=100)
-        data = json.dumps({"stream_id": STREAM, "trace_id": TRACE})
+        sent = {} if uptime is None else {"uptime_seconds": uptime}
+        data = json.dumps({"stream_id": STREAM, "trace_id": TRACE} | sent)
         self.add(t, Kind.EVENT, connection=self.connection, event="heartbeat", data=data)
 
     def heartbeats(self, *times: float) -> HistoryBuilder:
@@ -194,6 +196,10 @@ class HistoryBuilder:
     def loop_lag(self, t: float, lag_us: int, sampler: str = HARNESS) -> None:
         """A lag sample of the harness's event loop, or of the page of client `sampler`."""
         self.add(t, Kind.LOOP_LAG, client=sampler, lag_us=lag_us)
+
+    def cpu_wait(self, t: float, waited_us: int, role: str = "toxiproxy") -> None:
+        """The longest run-queue wait of a process carrying streams (`role`) in the sample taken at `t`."""
+        self.add(t, Kind.CPU_WAIT, client=HARNESS, event=role, lag_us=waited_us)
 
     def display(
         self, t: float, answer: str | None = None, trace_id: str = TRACE, states: list[str] | None = None
