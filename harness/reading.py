@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
 
-from jsonpointer import resolve_pointer
+from jsonpointer import JsonPointer
 
 from harness.profile import TargetProfile
 from harness.untrusted import printable
@@ -41,7 +42,12 @@ def is_content(profile: TargetProfile, event: str, data: str) -> bool:
 def answer_text(profile: TargetProfile, data: str) -> str:
     """The answer text a content event carries: the string at the profile's `answer` pointer
     (nothing when the data is not JSON, or holds no string there, as OpenAI's last chunk)."""
-    found = _at(json_of(data), profile.answer)
+    return answer_in(profile, json_of(data))
+
+
+def answer_in(profile: TargetProfile, document: Any) -> str:
+    """`answer_text` of data already read as JSON."""
+    found = _at(document, profile.answer)
     return found if isinstance(found, str) else ""
 
 
@@ -62,7 +68,13 @@ def server_error(profile: TargetProfile, event: str, data: str) -> ServerError |
 def _at(document: Any, pointer: str) -> Any:
     if document is None:
         return _ABSENT
-    return resolve_pointer(document, pointer, _ABSENT)
+    return _parsed(pointer).resolve(document, _ABSENT)
+
+
+@functools.cache
+def _parsed(pointer: str) -> JsonPointer:
+    """A profile has two pointers, read for every event: each is parsed once."""
+    return JsonPointer(pointer)
 
 
 def _message(error: Any, data: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter, defaultdict
 from itertools import pairwise
+from typing import Any
 
 from harness.checks.results import Verdict, not_applicable, verdict
 from harness.checks.views import (
@@ -18,7 +19,7 @@ from harness.checks.views import (
     answer_of,
     baseline_missing,
     client_views,
-    content_payloads,
+    content_events,
     kept_events,
     last_terminal,
     payload,
@@ -26,7 +27,7 @@ from harness.checks.views import (
 from harness.history import Baseline, History, Record
 from harness.plan import Plan
 from harness.profile import TargetProfile
-from harness.reading import ends_stream, is_content
+from harness.reading import answer_in, ends_stream, is_content, json_of
 
 _RESTARTS = "the server restarts rather than resumes (resume = false)"
 
@@ -110,16 +111,16 @@ def _received_anything(client: ClientView, profile: TargetProfile) -> bool:
 def _losses(client: ClientView, profile: TargetProfile, baseline: Baseline) -> list[str]:
     events = kept_events(client, profile)
     ended = last_terminal(events, profile)
+    documents = [json_of(event.data) for event in content_events(events, profile)]  # each event read once
+    answer = "".join(answer_in(profile, document) for document in documents)
+    problems = []
     if profile.payload == "protocol":
-        problems = _protocol_losses(events, profile, ended)
+        problems = _protocol_losses([d if isinstance(d, dict) else {} for d in documents], answer, ended)
         if problems[:1] and problems[0].startswith("content seq"):
             return problems
-    else:
-        problems = []
     reference = baseline.content
     if reference is None:
         return problems
-    answer = answer_of(events, profile)
     if not _agrees(answer, reference, _finished(client, ended, profile, baseline)):
         problems.append(_difference(answer, reference, profile))
     if not profile.resume:
@@ -127,9 +128,8 @@ def _losses(client: ClientView, profile: TargetProfile, baseline: Baseline) -> l
     return problems
 
 
-def _protocol_losses(events: list[Record], profile: TargetProfile, ended: Record | None) -> list[str]:
+def _protocol_losses(chunks: list[dict[str, Any]], answer: str, ended: Record | None) -> list[str]:
     """The contract's own proof of a whole answer: seqs from 0, the total and the checksum."""
-    chunks = content_payloads(events, profile)
     seqs = [chunk.get("seq") for chunk in chunks]
     first_bad = next((due for due, seq in enumerate(seqs) if seq != due), None)
     if first_bad is not None:
@@ -140,7 +140,7 @@ def _protocol_losses(events: list[Record], profile: TargetProfile, ended: Record
     problems = []
     if terminal.get("total_chunks") != len(chunks):
         problems.append(f"got {len(chunks)} chunks, the server says {terminal.get('total_chunks')}")
-    if terminal.get("content_sha256") != hashlib.sha256(answer_of(events, profile).encode()).hexdigest():
+    if terminal.get("content_sha256") != hashlib.sha256(answer.encode()).hexdigest():
         problems.append("the re-assembled answer does not match content_sha256")
     return problems
 

@@ -125,11 +125,6 @@ def content_events(events: Iterable[Record], profile: TargetProfile) -> list[Rec
     return [event for event in events if is_content(profile, event.event, event.data)]
 
 
-def content_payloads(events: Iterable[Record], profile: TargetProfile) -> list[dict[str, Any]]:
-    """The content events' payloads (docs/protocol.md), in arrival order."""
-    return [payload(event) for event in content_events(events, profile)]
-
-
 def answer_of(events: Iterable[Record], profile: TargetProfile) -> str:
     """The answer text the content events make together, read where the profile says it is."""
     return "".join(answer_text(profile, event.data) for event in content_events(events, profile))
