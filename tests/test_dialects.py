@@ -117,11 +117,14 @@ async def test_each_broken_variant_fails_the_check_that_must_catch_it(api: Toxip
     short = tmp_path / "short.toml"
     short.write_text(_SHORT)
     scenarios = {"short-answer": load_scenario(short)} | {s.name: s for s in catalogue(*CATALOGUE)}
-    runs = await asyncio.gather(
-        *(run_against(api, dialect, [scenarios[name]], variant) for dialect, variant, name, _check, _said in BROKEN)
-    )
-    for (dialect, variant, name, check, said), found in zip(BROKEN, runs, strict=True):
-        run = found[name]
+    # each under a name of its own: the proxies of runners sharing a Toxiproxy are named by scenario
+    named = [
+        scenarios[name].model_copy(update={"name": f"{dialect}-{variant}"}) for dialect, variant, name, *_ in BROKEN
+    ]
+    variants = zip(BROKEN, named, strict=True)
+    runs = await asyncio.gather(*(run_against(api, dialect, [s], variant) for (dialect, variant, *_), s in variants))
+    for (dialect, variant, _name, check, said), found in zip(BROKEN, runs, strict=True):
+        run = found[f"{dialect}-{variant}"]
         assert statuses(run)[check] == Status.FAIL, (dialect, variant, check)
         assert said in detail(run, check), (dialect, variant)
         if check != "completion":
