@@ -6,12 +6,20 @@ import asyncio
 
 import httpx
 
-from harness.checks.views import content_payloads, joined_content, payload
-from harness.client import ClientSettings, Outcome, RobustClient
-from harness.history import Baseline, History, Kind
+from harness.checks.views import client_views, kept_answer, reason_of, terminal_event
+from harness.client import Outcome, RobustClient, settings_for
+from harness.history import Baseline, History
+from harness.profile import TargetProfile
+from harness.request import Request
 from harness.target import Target
 
 _ATTEMPTS = 3
+
+
+def compares_answers(profile: TargetProfile) -> bool:
+    """Whether the target's answers can be compared with a fault-free one: there is answer text,
+    and a fixed request gets the same answer every time."""
+    return profile.has_answer and profile.deterministic and not profile.endless
 
 
 class Baselines:
@@ -20,33 +28,30 @@ class Baselines:
     def __init__(self, target: Target, http: httpx.AsyncClient) -> None:
         self.target = target
         self.http = http
-        self._fetched: dict[tuple[tuple[str, str], ...], asyncio.Future[Baseline]] = {}
+        self._fetched: dict[str, asyncio.Future[Baseline]] = {}
 
-    async def get(self, params: dict[str, str], deadline: float) -> Baseline:
-        """The answer to `params`, fetched within `deadline` seconds by whichever scenario asks first.
+    async def get(self, request: Request, deadline: float) -> Baseline:
+        """The answer to `request`, fetched within `deadline` seconds by whichever scenario asks first.
         When the target did not give it whole, the baseline says why (an empty one would match
         anything): that is a verdict on the target, so the checks that need it fail."""
-        key = tuple(sorted(params.items()))
+        key = request.key()
         if key not in self._fetched:
-            self._fetched[key] = asyncio.ensure_future(self._fetch(params, deadline))
+            self._fetched[key] = asyncio.ensure_future(self._fetch(request, deadline))
         try:  # another scenario may have started the fetch, with a longer deadline than this one's
             async with asyncio.timeout(deadline):
                 return await asyncio.shield(self._fetched[key])
         except TimeoutError:
             return Baseline(failure=f"not fetched within this scenario's deadline of {deadline:g} s")
 
-    async def _fetch(self, params: dict[str, str], deadline: float) -> Baseline:
+    async def _fetch(self, request: Request, deadline: float) -> Baseline:
         profile = self.target.profile
-        if profile.payload != "protocol":
+        if not compares_answers(profile):
             return Baseline()
         history = History()
-        settings = ClientSettings(
-            self.target.url, params, dict(self.target.headers), max_attempts=_ATTEMPTS, deadline=deadline
-        )
+        settings = settings_for(request, self.target.headers, max_attempts=_ATTEMPTS, deadline=deadline)
         result = await RobustClient("baseline", settings, history, self.http, profile).run()
         if result.outcome != Outcome.COMPLETE:
             return Baseline(failure=f"{result.outcome.value}, {result.detail[:200]!r}")
-        events = history.of_kind(Kind.EVENT)
-        content = joined_content(content_payloads(events, profile.content_event))
-        terminal = next((payload(e) for e in events if e.event in profile.terminal_events), {})
-        return Baseline(content=content, reason=terminal.get("reason"))
+        (client,) = client_views(history)
+        reason = reason_of(terminal_event(client, profile))
+        return Baseline(content=kept_answer(client, profile), reason=reason if isinstance(reason, str) else None)

@@ -28,7 +28,7 @@ from harness.compare import Change, Thresholds, load_summary
 from harness.compare import compare as compare_runs
 from harness.embedded import TIMING_PROFILES
 from harness.errors import HarnessError
-from harness.profile import load_profile
+from harness.profile import is_profile_file, load_profile
 from harness.report import load_runs, write_history, write_report
 from harness.report.files import write_atomic
 from harness.results import ScenarioRun, summary_of
@@ -68,6 +68,14 @@ def _fail(message: str) -> typer.Exit:
 def run(
     target: Annotated[str | None, typer.Option(help="SSE endpoint URL, http(s); default: the reference server")] = None,
     profile: Annotated[str | None, typer.Option(help="target profile name or TOML file")] = None,
+    profile_field: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--profile-field",
+            "-P",
+            help="KEY=VALUE over the profile (repeatable): -P silence_threshold=2, -P request.body.model=gpt-x",
+        ),
+    ] = None,
     header: Annotated[
         list[str] | None,
         typer.Option(
@@ -94,6 +102,8 @@ def run(
       sse-chaos run --target http://127.0.0.1:8000/stream/search --timing seed
 
       sse-chaos run --target https://api.example/stream -H "Authorization: Bearer $TOKEN"
+
+      sse-chaos run --target http://127.0.0.1:8000/v1/chat/completions --profile openai-chat -P deterministic=true
     """
     if timing not in TIMING_PROFILES:
         raise _fail(f"--timing must be one of {', '.join(TIMING_PROFILES)}, not {timing!r}")
@@ -103,7 +113,7 @@ def run(
     from harness.session import SessionSettings, session
 
     try:
-        target_profile = load_profile(profile)
+        target_profile = load_profile(profile, profile_field or [])
         headers = parse_headers(header or [], target_profile)
         scenarios = [load_scenario(path) for path in find_scenarios(scenario or [])]
         report_dir.mkdir(parents=True, exist_ok=True)
@@ -197,10 +207,11 @@ def list_scenarios() -> None:
 
 @app.command()
 def validate(files: Annotated[list[Path], typer.Argument(help="scenario or profile TOML files")]) -> None:
-    """Validate scenario or target profile files; one line per file."""
+    """Validate scenario or target profile files (a file in a `profiles` folder, or one with a
+    field only profiles have, such as `extends`); one line per file."""
     for path in files:
         try:
-            if "profiles" in path.parts:
+            if "profiles" in path.parts or is_profile_file(path):
                 load_profile(str(path))
             else:
                 load_scenario(path)

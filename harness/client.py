@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -23,6 +23,8 @@ import httpx
 
 from harness.history import History, Kind
 from harness.profile import DEFAULT_PROFILE, TargetProfile
+from harness.reading import ends_stream, server_error
+from harness.request import Request
 from harness.sse import Comment, Event, SSEParseError, SSEParser
 from harness.target import DEFAULT_SILENCE_SECONDS, seconds_if_advertised
 from harness.transport import route_through
@@ -77,6 +79,16 @@ class ClientSettings:
     max_event_bytes: int = 4 << 20
     # (host, port) of a TCP proxy in front of `url`'s server: requests go there, naming the server
     connect_to: tuple[str, int] | None = None
+    method: str = "GET"
+    body: str | None = None  # JSON text, sent as application/json
+
+
+def settings_for(request: Request, headers: Mapping[str, str], **options: Any) -> ClientSettings:
+    """Settings that make `request`, with `headers` (credentials, usually) over its own."""
+    merged = request.content_headers() | request.headers | dict(headers)
+    return ClientSettings(
+        request.url, dict(request.params), merged, method=request.method, body=request.body, **options
+    )
 
 
 @dataclass
@@ -149,7 +161,8 @@ class RobustClient:
             self.connection += 1
             self._set_state(State.CONNECTING if self.connection == 0 else State.RECONNECTING)
             try:
-                await self._connect_once()
+                if await self._connect_once() and self.profile.ends_on_close:
+                    return Outcome.COMPLETE, "the body ended: a clean end for this target"
                 raise _Reconnect("the body ended without a terminal event")
             except _Finished as finished:
                 return finished.outcome, finished.detail
@@ -177,8 +190,18 @@ class RobustClient:
             headers[self.profile.trace_header] = self.trace_id
         return headers
 
-    async def _connect_once(self) -> None:
+    def _start_afresh(self) -> None:
+        """A server that cannot resume answers every attempt from the start: what the client saw
+        before says nothing of this attempt (its ids may come again, its trace id is new)."""
+        self.last_event_id = ""
+        self.trace_id = None
+        self._seen_ids.clear()
+
+    async def _connect_once(self) -> bool:
+        """One connection, to its end; True when its body ended cleanly (not inside an event)."""
         self._made_progress = False
+        if not self.profile.resume:
+            self._start_afresh()
         headers = self._request_headers()
         recorded = ("Last-Event-ID", self.profile.trace_header)  # never the settings' headers: credentials
         self.history.add(
@@ -188,7 +211,10 @@ class RobustClient:
             event_id=headers.get("Last-Event-ID", ""),
             detail=json.dumps({k: v for k, v in headers.items() if k in recorded}),
         )
-        request = self.http.build_request("GET", self.settings.url, params=self.settings.params, headers=headers)
+        body = self.settings.body.encode() if self.settings.body is not None else None
+        request = self.http.build_request(
+            self.settings.method, self.settings.url, params=self.settings.params, headers=headers, content=body
+        )
         if self.settings.connect_to is not None:
             route_through(request, self.settings.connect_to)
         try:
@@ -202,7 +228,7 @@ class RobustClient:
         try:
             self._accept(response)
             self._set_state(State.CONNECTED)
-            await self._read_body(response)
+            return await self._read_body(response)
         finally:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(_CLOSE_SECONDS):
@@ -234,7 +260,7 @@ class RobustClient:
             advertised = _advertised(headers, self.profile.silence_header)
             self.silence_threshold = advertised or self.silence_threshold
 
-    async def _read_body(self, response: httpx.Response) -> None:
+    async def _read_body(self, response: httpx.Response) -> bool:
         parser = SSEParser(self.last_event_id, self.settings.max_line_bytes, self.settings.max_event_bytes)
         chunks = response.aiter_raw()
         while True:
@@ -257,9 +283,11 @@ class RobustClient:
             self.retry_ms = parser.retry if parser.retry is not None else self.retry_ms
             if (marker := self.history.truncated(self.name)) is not None:
                 raise _Finished(Outcome.RECORDS_CAPPED, marker.detail)
-        if parser.incomplete:
+        cut = parser.incomplete
+        if cut:
             self._record_error(f"the body ended inside an event, {parser.unterminated_bytes} bytes unterminated")
         parser.close()
+        return not cut
 
     def _handle(self, item: Event | Comment) -> None:
         if isinstance(item, Comment):
@@ -282,17 +310,18 @@ class RobustClient:
 
     def _dispatch(self, item: Event) -> None:
         profile, callbacks = self.profile, self.callbacks
-        if item.event in profile.terminal_events:
+        if ends_stream(profile, item.event, item.data):
             if callbacks.on_complete:
                 callbacks.on_complete(item)
-            raise _Finished(Outcome.COMPLETE, f"terminal event {item.event!r}")
-        if item.event == profile.error_event:
-            retryable, message = _error_details(item.data)
+            ending = f"terminal event {item.event!r}" if item.event in profile.terminal_events else "the end sentinel"
+            raise _Finished(Outcome.COMPLETE, ending)
+        error = server_error(profile, item.event, item.data)
+        if error is not None:
             if callbacks.on_error:
-                callbacks.on_error(message)
-            if retryable:
-                raise _Reconnect(f"retryable error event: {message}")
-            raise _Finished(Outcome.ERROR, f"non-retryable error event: {message}")
+                callbacks.on_error(error.message)
+            if error.retryable:
+                raise _Reconnect(f"retryable error event: {error.message}")
+            raise _Finished(Outcome.ERROR, f"non-retryable error event: {error.message}")
         if profile.heartbeat == "event" and item.event == profile.heartbeat_event:
             if callbacks.on_heartbeat:
                 callbacks.on_heartbeat(item)
@@ -309,17 +338,6 @@ class RobustClient:
 
     def _record_error(self, reason: str) -> None:
         self.history.add(self.name, Kind.ERROR, connection=self.connection, detail=reason)
-
-
-def _error_details(data: str) -> tuple[bool, str]:
-    try:
-        payload: Any = json.loads(data)
-    except ValueError:
-        return False, printable(data)
-    if not isinstance(payload, dict):
-        return False, printable(data)
-    message = printable(f"{payload.get('code', 'error')}: {payload.get('message', '')}")
-    return payload.get("retryable") is True, message
 
 
 def _advertised(headers: httpx.Headers, name: str | None) -> float | None:

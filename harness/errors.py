@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -33,22 +33,28 @@ class Missing(EnvironmentProblem):
         self.fix = fix
 
 
-def describe_validation_error(path: Path, error: ValidationError) -> str:
+def describe_validation_error(source: Path | str, error: ValidationError) -> str:
+    """One line naming where the problem is (a file, or `-P` on the command line) and each key."""
     problems = []
     for item in error.errors():
         where = ".".join(str(part) for part in item["loc"]) or "(top level)"
         problems.append(f"{where}: {item['msg']}")
-    return f"{path}: " + "; ".join(problems)
+    return f"{source}: " + "; ".join(problems)
 
 
-def load_toml_model(path: Path, model: type[Model], what: str) -> Model:
-    """Read a TOML file into a validated model; every problem is one ConfigurationError line."""
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """A TOML file's tables; a missing or malformed file is one ConfigurationError line."""
     try:
-        raw = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigurationError(f"{path}: no such {what} file") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigurationError(f"{path}: not valid TOML: {error}") from None
+
+
+def load_toml_model(path: Path, model: type[Model], what: str) -> Model:
+    """Read a TOML file into a validated model; every problem is one ConfigurationError line."""
+    raw = read_toml(path, what)
     try:
         return model.model_validate(raw)
     except ValidationError as error:

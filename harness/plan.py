@@ -17,6 +17,7 @@ from harness.durations import resolve
 from harness.errors import ConfigurationError
 from harness.faults import Fault, make_fault
 from harness.profile import TargetProfile
+from harness.request import Request, resolve_request
 from harness.target import Target, Timing
 
 if TYPE_CHECKING:
@@ -62,13 +63,6 @@ class Step(NamedTuple):
     at: float
     applies: bool  # False: the fault is undone
     fault: PlannedFault
-
-
-class Request(_Frozen):
-    """What every client asks for. The request headers are not here: they may hold credentials."""
-
-    url: str
-    params: dict[str, str]
 
 
 class ClientPlan(_Frozen):
@@ -155,7 +149,7 @@ def make_plan(scenario: Scenario, target: Target, timing: Timing) -> Plan:
         description=scenario.description,
         profile=target.profile,
         timing=timing,
-        request=Request(url=target.url, params=_params(scenario, target.profile)),
+        request=_request(scenario, target),
         clients=ClientPlan(
             kind=clients.kind, count=count, stagger=stagger, deadline=deadline, max_attempts=clients.max_attempts
         ),
@@ -217,10 +211,9 @@ def _sweep_plan(scenario: Scenario, faults: tuple[PlannedFault, ...]) -> SweepPl
     )
 
 
-def _params(scenario: Scenario, profile: TargetProfile) -> dict[str, str]:
-    """The reference contract's query and answer length, then the scenario's own parameters."""
-    extra = dict(scenario.clients.extra_params)
-    if profile.payload != "protocol":
-        return extra
-    base = {"query": scenario.clients.query, "max_tokens": str(scenario.clients.max_tokens)}
-    return base | extra
+def _request(scenario: Scenario, target: Target) -> Request:
+    """The profile's request shape with the scenario's overrides, for the scenario's query and
+    answer length, plus its extra parameters."""
+    clients = scenario.clients
+    shape = scenario.request.over(target.profile.request, scenario.name)
+    return resolve_request(shape, target.url, clients.query, clients.max_tokens, dict(clients.extra_params))

@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 
 from harness.baseline import Baselines
-from harness.browser import BrowserClient, Chromium, warm_up
-from harness.checks import CHECKS, CheckResult, Status, run_checks
-from harness.client import ClientSettings, RobustClient
+from harness.browser import BrowserClient, Chromium, page_cannot_speak, warm_up
+from harness.checks import CHECKS, CheckResult, Status, none_applicable, run_checks
+from harness.client import RobustClient, settings_for
 from harness.errors import ConfigurationError, EnvironmentProblem, HarnessError
 from harness.history import History
 from harness.loop_lag import loop_lag_sampled
@@ -79,12 +79,16 @@ class Runner:
         run = ScenarioRun(scenario.name, scenario.description, history)
         try:
             history.plan = plan = await self.plan(scenario)
-            history.share_among(plan.clients.count)
-            await self._play(plan, history, on_progress)
-            # Checking a big history takes a good part of a second: off the event loop, where
-            # another scenario's clients may be timing heartbeats.
-            run.results = await asyncio.to_thread(run_checks, plan, history)
-            run.error = _baseline_error(history, run.results)
+            unjudgeable = _unjudgeable(plan)
+            if unjudgeable is not None:
+                run.results = none_applicable(plan, unjudgeable)
+            else:
+                history.share_among(plan.clients.count)
+                await self._play(plan, history, on_progress)
+                # Checking a big history takes a good part of a second: off the event loop, where
+                # another scenario's clients may be timing heartbeats.
+                run.results = await asyncio.to_thread(run_checks, plan, history)
+                run.error = _baseline_error(history, run.results)
         except ToxiproxyUnavailable as error:
             run.error, run.toxiproxy_unavailable = str(error), True
         except HarnessError as error:
@@ -94,7 +98,7 @@ class Runner:
 
     async def _play(self, plan: Plan, history: History, on_progress: Progress | None) -> None:
         """The clients and their faults under the plan's hard deadline, the loop's lag sampled."""
-        baseline = asyncio.ensure_future(self.baselines.get(dict(plan.request.params), plan.clients.deadline))
+        baseline = asyncio.ensure_future(self.baselines.get(plan.request, plan.clients.deadline))
         async with self._proxies(plan) as proxies:
             if plan.sweep is not None:
                 await _timed(plan, history, self._swept(plan, history, proxies, on_progress))
@@ -172,10 +176,9 @@ class Runner:
         await _gather(lane(index, proxy) for index, proxy in enumerate(proxies))
 
     def _client(self, plan: Plan, history: History, proxy: Proxy, index: int) -> Client:
-        settings = ClientSettings(
-            plan.request.url,
-            dict(plan.request.params),
-            dict(self.target.headers),
+        settings = settings_for(
+            plan.request,
+            self.target.headers,
             max_attempts=plan.clients.max_attempts,
             deadline=plan.clients.deadline,
             backoff_max=plan.clients.backoff_max,
@@ -205,6 +208,19 @@ class Runner:
                 " address, a name its certificate does not hold; run browser scenarios against an http target"
             )
         return str(url_at(target, proxy.address))
+
+
+def _unjudgeable(plan: Plan) -> str | None:
+    """Why no check of the scenario applies to this target, or None: its clients cannot speak to
+    it, or what it proves is something the target cannot say."""
+    if plan.clients.kind == "browser" and (unspoken := page_cannot_speak(plan.profile)) is not None:
+        return f"browser clients speak only the reference contract: {unspoken}"
+    if plan.expect.reason == "duration_cap" and plan.profile.payload != "protocol":
+        return (
+            "the scenario proves streams are cut at the cap (reason duration_cap), and this target's streams end"
+            " without saying why"
+        )
+    return None
 
 
 async def _timed(plan: Plan, history: History, work: Coroutine[Any, Any, None]) -> None:

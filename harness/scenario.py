@@ -17,6 +17,7 @@ from harness.durations import Duration
 from harness.errors import ConfigurationError, load_toml_model
 from harness.faults import Fault as FaultType
 from harness.faults import make_fault
+from harness.request import RequestOverride
 
 MAX_BROWSER_CLIENTS = 8
 
@@ -112,6 +113,7 @@ class Scenario(_Strict):
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
     description: Annotated[str, Field(min_length=1)]
     clients: Clients = Clients()
+    request: RequestOverride = RequestOverride()
     faults: tuple[Fault, ...] = ()
     expect: Expect = Expect()
 

@@ -18,21 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from harness.errors import ConfigurationError, EnvironmentProblem
 from harness.profile import TargetProfile
-
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
-# Headers the clients set themselves: a stream, its resume and its framing depend on them.
-_SET_BY_THE_HARNESS = {
-    "accept",
-    "accept-encoding",
-    "cache-control",
-    "connection",
-    "content-length",
-    "host",
-    "last-event-id",
-    "transfer-encoding",
-}
-
+from harness.request import TOKEN, Request, header_problem, resolve_request
 
 # An advertised timing is a decimal number of seconds (ASCII digits, an optional fraction and
 # exponent, no digit separators); zero or less advertises nothing. The page's advertisedSeconds
@@ -42,6 +28,7 @@ _DECIMAL = re.compile(r"[ \t]*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[
 DEFAULT_SILENCE_SECONDS = 15.0
 _PROBE_SECONDS = 15.0
 _PROBE_HEADERS = {"Accept": "text/event-stream", "Accept-Encoding": "identity"}
+_SHOWN_BYTES = 120
 
 
 class Timing(BaseModel):
@@ -92,16 +79,16 @@ class Target:
 def parse_headers(lines: Iterable[str], profile: TargetProfile) -> dict[str, str]:
     """`Name: value` lines (a CLI's repeated --header) as headers for every request. Errors name
     the header, never its value, which is often a secret."""
-    reserved = _SET_BY_THE_HARNESS | ({profile.trace_header.lower()} if profile.trace_header else set())
+    trace = profile.trace_header.lower() if profile.trace_header else None
     headers: dict[str, str] = {}
     for number, line in enumerate(lines, start=1):
         name, colon, value = line.partition(":")
         name, value = name.strip(), value.strip()
-        if not colon or not _TOKEN.fullmatch(name):
+        if not colon or not TOKEN.fullmatch(name):
             raise ConfigurationError(f"header #{number} is not 'Name: value' with a valid header name")
-        if not _FIELD_VALUE.fullmatch(value):
-            raise ConfigurationError(f"header {name[:64]}: its value has control characters")
-        if name.lower() in reserved:
+        if problem := header_problem(name, value):
+            raise ConfigurationError(problem)
+        if name.lower() == trace:
             raise ConfigurationError(f"header {name[:64]}: the harness sets this one itself")
         headers[name] = value
     return headers
@@ -118,30 +105,50 @@ def on_this_machine(url: str) -> bool:
         return False
 
 
-def _probe_params(profile: TargetProfile) -> dict[str, str]:
-    """The smallest request the target answers: one token of the reference contract, or nothing."""
-    return {"query": "probe", "max_tokens": "1"} if profile.payload == "protocol" else {}
+def probe_request(target: Target) -> Request:
+    """The smallest request the target answers: one token of the profile's request."""
+    return resolve_request(target.profile.request, target.url, "probe", 1)
 
 
 async def probe_timing(http: httpx.AsyncClient, target: Target) -> Timing:
     """One request's response headers: what the target advertises, else what its profile declares.
-    A timing header that is present and not a valid number is a configuration error."""
+    A timing header that is present and not a valid number is a configuration error; a target
+    that refuses the request is an environment problem, said with its status and first bytes."""
+    probe = probe_request(target)
     try:
         async with asyncio.timeout(_PROBE_SECONDS):
-            headers = _PROBE_HEADERS | dict(target.headers)
-            request = http.build_request("GET", target.url, params=_probe_params(target.profile), headers=headers)
+            headers = _PROBE_HEADERS | probe.content_headers() | probe.headers | dict(target.headers)
+            request = http.build_request(
+                probe.method, probe.url, params=probe.params, headers=headers, content=probe.content()
+            )
             response = await http.send(request, stream=True)
-            await response.aclose()
+            try:
+                refusal = await _refusal(response)
+            finally:
+                await response.aclose()
     except (TimeoutError, httpx.HTTPError) as error:
         raise EnvironmentProblem(f"the target {target.url} did not answer: {type(error).__name__}") from None
-    if response.status_code != 200:
-        raise EnvironmentProblem(f"the target {target.url} answered HTTP {response.status_code}")
+    if refusal is not None:
+        raise EnvironmentProblem(f"the target {target.url} answered {refusal}")
     profile = target.profile
     return Timing(
         heartbeat=_probed(response.headers, profile.interval_header, profile.heartbeat_interval),
         silence=_probed(response.headers, profile.silence_header, profile.silence_threshold),
         cap=_probed(response.headers, profile.cap_header, profile.stream_max_seconds),
     )
+
+
+async def _refusal(response: httpx.Response) -> str | None:
+    """A refusal's status and first bytes, escaped (a 4xx often says why: a wrong model, a
+    missing key); None for a 200, whose content the checks judge."""
+    if response.status_code == 200:
+        return None
+    first = b""
+    async for chunk in response.aiter_raw():
+        first += chunk
+        if len(first) >= _SHOWN_BYTES:
+            break
+    return f"HTTP {response.status_code}: {first[:_SHOWN_BYTES]!r}"
 
 
 def _probed(headers: httpx.Headers, name: str | None, declared: float | None) -> float | None:

@@ -20,7 +20,7 @@ from playwright.async_api import BrowserContext, Page, Route
 from harness import runner
 from harness.browser import BrowserClient, Chromium, chromium_on_demand, warm_up, warmup
 from harness.browser.chromium import find_chromium
-from harness.checks.views import content_payloads, joined_content
+from harness.checks.views import answer_of
 from harness.client import ClientSettings, Outcome, RobustClient
 from harness.embedded import EmbeddedServer
 from harness.errors import EnvironmentProblem
@@ -200,7 +200,7 @@ async def fault_free_answer(http: httpx.AsyncClient, url: str) -> str:
     history = History()
     result = await RobustClient("baseline", ClientSettings(url, PARAMS, deadline=20), history, http).run()
     assert result.outcome == Outcome.COMPLETE
-    return joined_content(content_payloads(history.of_kind(Kind.EVENT), "content_chunk"))
+    return answer_of(history.of_kind(Kind.EVENT), DEFAULT_PROFILE)
 
 
 async def wait_until(condition: Callable[[], bool], deadline: float = 10.0) -> None:

@@ -62,7 +62,7 @@ def test_checks_an_opaque_target_cannot_support_are_not_applicable_and_say_why()
     assert {r.name: r.detail for r in judge_all(history) if r.status == NA} == {
         "heartbeat_timing": "the target has no heartbeat or does not say its interval",
         "duration_cap": "the target does not advertise or declare a duration cap",
-        "no_loss": "the target's payload has no seq or checksum to verify",
+        "no_loss": "the target's payload is opaque: no answer to re-assemble, no seq or checksum to verify",
         "trace_propagation": "the target carries no trace id",
         "reconnect_bounds": "the scenario sets no reconnection bounds",
         "page_display": "the target's payload has no answer text to compare",

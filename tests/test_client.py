@@ -7,9 +7,10 @@ import json
 
 import pytest
 
-from harness.client import Callbacks, ClientSettings, Outcome, RobustClient, State
+from harness.client import Callbacks, ClientResult, ClientSettings, Outcome, RobustClient, State
 from harness.embedded import EmbeddedServer
 from harness.history import History, Kind
+from harness.profile import DEFAULT_PROFILE, TargetProfile, load_profile
 from harness.transport import new_http_client
 from tests.helpers.raw_server import SSE_HEAD, raw_server, scripted
 
@@ -240,3 +241,71 @@ async def test_reference_stream_end_to_end_with_callbacks(server: EmbeddedServer
     assert beats
     assert client.silence_threshold == 0.6  # adopted from X-Silence-Threshold
     assert client.retry_ms == 20
+
+
+# --- other dialects --------------------------------------------------------------------------------
+
+
+async def run_with(url: str, profile: TargetProfile, **settings: object) -> tuple[History, ClientResult]:
+    history = History()
+    options = {"max_attempts": 3, "deadline": 5.0, "backoff_initial": 0.01} | settings
+    async with new_http_client() as http:
+        client = RobustClient("c", ClientSettings(url, **options), history, http, profile)  # type: ignore[arg-type]
+        return history, await client.run()
+
+
+async def test_a_client_of_a_server_that_restarts_asks_afresh_each_time() -> None:
+    seen: list[dict[str, str]] = []
+    bodies = (b"id: 1\ndata: a\n\nid: 2\ndata: b\n\n", b"id: 1\ndata: a\n\nid: 2\ndata: b\n\nevent: done\ndata: x\n\n")
+
+    async def handler(number: int, headers: dict[str, str], writer: asyncio.StreamWriter) -> None:
+        seen.append(headers)
+        writer.write(SSE_HEAD.format(ctype="text/event-stream").encode() + bodies[min(number, 1)])
+        await writer.drain()
+
+    async with raw_server(handler) as url:
+        history, result = await run_with(url, load_profile("comment-heartbeats", ["trace_header=X-Trace-ID"]))
+    assert (result.outcome, result.connections) == (Outcome.COMPLETE, 2)
+    assert not any("last-event-id" in headers or "x-trace-id" in headers for headers in seen)
+    assert history.of_kind(Kind.DUPLICATE) == []  # the ids of the new attempt are new to it
+    assert len(history.of_kind(Kind.EVENT)) == 5
+
+
+async def test_a_post_carries_its_json_body_and_a_data_sentinel_ends_the_stream() -> None:
+    seen: list[dict[str, str]] = []
+
+    async def handler(number: int, headers: dict[str, str], writer: asyncio.StreamWriter) -> None:
+        seen.append(headers)
+        writer.write(SSE_HEAD.format(ctype="text/event-stream").encode() + b'data: {"a": 1}\n\ndata: [DONE]\n\n')
+        await writer.drain()
+        await asyncio.sleep(1)  # the sentinel, not the end of the body, ends the stream
+
+    body = json.dumps({"stream": True})
+    async with raw_server(handler) as url:
+        _history, result = await run_with(
+            url, load_profile("openai-chat"), method="POST", body=body, headers={"Content-Type": "application/json"}
+        )
+    assert (result.outcome, result.detail, result.connections) == (Outcome.COMPLETE, "the end sentinel", 1)
+    assert (seen[0]["content-length"], seen[0]["content-type"]) == (str(len(body)), "application/json")
+
+
+async def test_an_error_object_in_the_data_is_the_server_s_error_said_escaped() -> None:
+    error = b'data: {"error": {"type": "server_error", "message": "bad\\nthing"}}\n\n'
+    async with raw_server(scripted(error)) as url:
+        _history, result = await run_with(url, load_profile("openai-chat"))
+    assert (result.outcome, result.detail) == (Outcome.ERROR, "non-retryable error event: server_error: bad\\nthing")
+
+
+@pytest.mark.parametrize(
+    ("body", "outcome", "connections"),
+    [(b"data: a\n\ndata: b\n\n", Outcome.COMPLETE, 1), (b"data: a\n\ndata: cut", Outcome.GAVE_UP, 3)],
+)
+async def test_a_clean_close_ends_the_stream_when_the_profile_says_so(
+    body: bytes, outcome: Outcome, connections: int
+) -> None:
+    async with raw_server(scripted(body)) as url:
+        _history, result = await run_with(url, load_profile(None, ["ends_on_close=true"]))
+    assert (result.outcome, result.connections) == (outcome, connections)
+    async with raw_server(scripted(b"data: a\n\n")) as url:
+        _history, result = await run_with(url, DEFAULT_PROFILE)
+    assert result.outcome == Outcome.GAVE_UP  # by default, a close is a cut

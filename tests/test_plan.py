@@ -9,7 +9,8 @@ import pytest
 
 from harness.errors import ConfigurationError
 from harness.plan import TEARDOWN_MARGIN_SECONDS, Plan, make_plan, steps
-from harness.profile import DEFAULT_PROFILE
+from harness.profile import DEFAULT_PROFILE, load_profile
+from harness.request import RequestShape
 from harness.scenario import Scenario
 from harness.target import Target, Timing
 
@@ -101,11 +102,11 @@ def test_a_sweep_value_the_fault_refuses_is_a_configuration_error_before_the_run
         plan_of({"faults": [fault]})
 
 
-def test_the_request_carries_the_contract_s_parameters_only_for_a_protocol_target() -> None:
+def test_the_request_carries_the_profile_s_parameters_and_then_the_scenario_s_own() -> None:
     clients = {"query": "q", "max_tokens": 7, "extra_params": {"lang": "en"}}
     assert plan_of({"clients": clients}).request.params == {"query": "q", "max_tokens": "7", "lang": "en"}
-    opaque = Target(TARGET.url, DEFAULT_PROFILE.model_copy(update={"payload": "opaque"}))
-    assert plan_of({"clients": clients}, target=opaque).request.params == {"lang": "en"}
+    bare = Target(TARGET.url, DEFAULT_PROFILE.model_copy(update={"request": RequestShape(params={})}))
+    assert plan_of({"clients": clients}, target=bare).request.params == {"lang": "en"}
 
 
 def test_a_scenario_needing_a_timing_the_target_does_not_say_is_a_configuration_error() -> None:
@@ -116,6 +117,10 @@ def test_a_scenario_needing_a_timing_the_target_does_not_say_is_a_configuration_
 def test_headers_never_enter_the_plan() -> None:
     secret = Target(TARGET.url, DEFAULT_PROFILE, {"Authorization": "Bearer s3cret"})
     assert "s3cret" not in plan_of({}, target=secret).model_dump_json()
+    profile = load_profile("openai-chat", ["request.headers.x-api-key=s3cret-too"])
+    plan = plan_of({"request": {"headers": {"X-Scenario": "s3cret-three"}}}, target=Target(TARGET.url, profile))
+    assert plan.request.headers == {"x-api-key": "s3cret-too", "X-Scenario": "s3cret-three"}
+    assert "s3cret" not in plan.model_dump_json()
 
 
 def test_a_plan_survives_a_json_round_trip_with_every_fault_kind() -> None:
@@ -157,3 +162,18 @@ def test_a_plan_refuses_numbers_that_are_not_finite() -> None:
     plan = plan_of({})
     with pytest.raises(ValueError, match="finite"):
         Plan.model_validate_json(plan.model_dump_json().replace('"cap_tolerance":0.5', '"cap_tolerance":NaN'))
+
+
+def test_a_plan_against_another_dialect_survives_a_json_round_trip_without_its_headers() -> None:
+    profile = load_profile("anthropic-messages", ["deterministic=true"])
+    plan = plan_of({"clients": {"query": "q", "max_tokens": 5}}, target=Target(TARGET.url, profile))
+    assert plan.request.body is not None
+    assert plan.request.headers == {"anthropic-version": "2023-06-01"}
+    again = Plan.model_validate_json(plan.model_dump_json())
+    assert again.request.headers == again.profile.request.headers == {}
+    assert again.model_copy(update={"request": plan.request, "profile": plan.profile}) == plan
+    assert (again.request.method, again.request.body, again.profile.terminal_events) == (
+        "POST",
+        plan.request.body,
+        ("message_stop",),
+    )

@@ -74,3 +74,12 @@ def test_an_invalid_scenario_file_is_a_collection_error(pytester: pytest.Pyteste
     result = pytester.runpytest_subprocess("scenarios", timeout=120)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*bad.toml*colour*"])
+
+
+def test_a_bad_profile_field_fails_the_scenario_in_one_line(pytester: pytest.Pytester) -> None:
+    scenarios = pytester.mkdir("scenarios")
+    (scenarios / "short.toml").write_text('name = "short"\n' + SHORT)
+    options = ["--sse-target", "http://127.0.0.1:9/s", "--sse-profile", "openai-chat"]
+    result = pytester.runpytest_subprocess("scenarios", *options, "--sse-profile-field", "colour=red", timeout=120)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*-P over *openai-chat.toml: colour: Extra inputs are not permitted*"])

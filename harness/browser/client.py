@@ -89,6 +89,25 @@ _READ_DISPLAY = """() => ({
 })"""
 
 
+def page_cannot_speak(profile: TargetProfile) -> str | None:
+    """Why the search page's stream cannot read a target of this profile, or None. It speaks the
+    reference contract: a GET, the contract's JSON resumed with Last-Event-ID, ended by a named
+    terminal event."""
+    request = profile.request
+    limits = (
+        (request.method != "GET" or request.body is not None, "this target is asked with a POST"),
+        (
+            profile.payload != "protocol" or profile.answer != DEFAULT_PROFILE.answer,
+            "this target's data is not its JSON",
+        ),
+        (not profile.resume, "this target does not resume"),
+        (profile.endless, "this target is an endless feed"),
+        (profile.terminal_data is not None or profile.ends_on_close, "this target's stream ends without a named event"),
+        (profile.error_pointer is not None, "this target's errors are not its error event"),
+    )
+    return next((why for unspoken, why in limits if unspoken), None)
+
+
 class BrowserClient:
     def __init__(
         self,

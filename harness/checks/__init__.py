@@ -71,4 +71,9 @@ def run_checks(plan: Plan, history: History) -> list[CheckResult]:
     return [check.run(plan, history) for name, check in CHECKS.items() if name in plan.expect.checks]
 
 
-__all__ = ["CHECKS", "Check", "CheckResult", "Metric", "Status", "Verdict", "run_checks"]
+def none_applicable(plan: Plan, why: str) -> list[CheckResult]:
+    """The checks the plan asks for, every one not applicable: the scenario cannot run on this target."""
+    return [CheckResult(name, Status.NOT_APPLICABLE, why) for name in CHECKS if name in plan.expect.checks]
+
+
+__all__ = ["CHECKS", "Check", "CheckResult", "Metric", "Status", "Verdict", "none_applicable", "run_checks"]

@@ -18,6 +18,7 @@ from harness.checks.views import (
 )
 from harness.history import HARNESS, History, Record
 from harness.plan import Plan
+from harness.profile import TargetProfile
 
 CAPPED = "duration_cap"
 
@@ -69,6 +70,8 @@ class _Rules:
 
 def check_duration_cap(plan: Plan, history: History) -> Verdict:
     cap = plan.timing.cap
+    if plan.profile.endless:
+        return not_applicable("an endless feed has no cap: each client watches it to its deadline")
     if cap is None:
         return not_applicable("the target does not advertise or declare a duration cap")
     streams = [client for client in client_views(history) if client.connections]
@@ -80,7 +83,7 @@ def check_duration_cap(plan: Plan, history: History) -> Verdict:
     rules = _Rules(cap, plan.expect.cap_tolerance, delay, windows, plan.lag_sample_seconds, labelled)
     lags = lag_samples(history)
     problems: list[str] = []
-    spans = {client.name: _span(client, history, plan.profile.terminal_events) for client in streams}
+    spans = {client.name: _span(client, history, plan.profile) for client in streams}
     for name, span in spans.items():
         stamp_lags = lags.get(HARNESS, []) + lags.get(name, [])
         problems += [f"{name}: {problem}" for problem in rules.problems(span, stamp_lags)]
@@ -95,10 +98,10 @@ def check_duration_cap(plan: Plan, history: History) -> Verdict:
     return verdict(problems, ok, **evidence)
 
 
-def _span(client: ClientView, history: History, terminal_events: tuple[str, ...]) -> _Span:
+def _span(client: ClientView, history: History, profile: TargetProfile) -> _Span:
     first = client.connections[0]
     start = first.responded if first.responded is not None else first.started
-    terminal = terminal_event(client, terminal_events)
+    terminal = terminal_event(client, profile)
     if terminal is not None:
         return _Span(start, history.seconds(terminal), terminal)
     return _Span(start, client.ended or start, None)

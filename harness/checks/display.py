@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from harness.checks.results import Verdict, not_applicable, verdict
-from harness.checks.views import ClientView, baseline_missing, client_views, content_payloads, joined_content
+from harness.checks.views import ClientView, answer_of, baseline_missing, client_views
 from harness.history import History
 from harness.plan import Plan
 from harness.profile import TargetProfile
@@ -32,7 +32,7 @@ def _page_problems(client: ClientView, baseline: str | None, profile: TargetProf
     assert client.display is not None
     answer = client.display.data
     page: dict[str, Any] = json.loads(client.display.detail or "{}")
-    received = joined_content(content_payloads(client.events, profile.content_event))
+    received = answer_of(client.events, profile)
     trace_header = (profile.trace_header or "").lower()
     problems = []
     if answer != received:

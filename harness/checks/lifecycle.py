@@ -8,6 +8,7 @@ from harness.checks.results import Verdict, not_applicable, verdict
 from harness.checks.views import ClientView, client_views, reason_of, terminal_event
 from harness.history import History
 from harness.plan import Plan
+from harness.target import DEFAULT_SILENCE_SECONDS
 from harness.wording import counted
 
 
@@ -16,6 +17,8 @@ def check_completion(plan: Plan, history: History) -> Verdict:
     `complete` expected and the contract's payload, its terminal event gives the expected reason
     (`finished`, `duration_cap`)."""
     wanted, reason = plan.expect.outcome, plan.expect.reason
+    if plan.profile.endless and wanted == "complete":
+        return _still_receiving(plan, history)
     judge_reason = wanted == "complete" and reason is not None and plan.profile.payload == "protocol"
     clients = client_views(history)
     outcomes = Counter(client.outcome or "unfinished" for client in clients)
@@ -27,7 +30,7 @@ def check_completion(plan: Plan, history: History) -> Verdict:
     ]
     if judge_reason:
         for client in clients:
-            given = _terminal_reason(client, plan.profile.terminal_events)
+            given = reason_of(terminal_event(client, plan.profile))
             if client.outcome == wanted and client.truncated is None and given != reason:
                 problems.append(f"{client.name}: ended with reason {str(given)[:40]!r}, expected {reason!r}")
     if not clients:
@@ -40,8 +43,32 @@ def check_completion(plan: Plan, history: History) -> Verdict:
     )
 
 
-def _terminal_reason(client: ClientView, terminal_events: tuple[str, ...]) -> object:
-    return reason_of(terminal_event(client, terminal_events))
+def _still_receiving(plan: Plan, history: History) -> Verdict:
+    """An endless feed completes by never ending: at its deadline every client is still connected
+    (its last connection open, answered 200) and receiving (a read within the silence threshold)."""
+    silence = plan.timing.silence or DEFAULT_SILENCE_SECONDS
+    clients = client_views(history)
+    problems = [f"{client.name}: {client.truncated.detail}" for client in clients if client.truncated is not None]
+    for client in (client for client in clients if client.truncated is None):
+        problem = _not_receiving(client, history, silence)
+        if problem:
+            problems.append(f"{client.name}: {problem}")
+    if not clients:
+        problems.append("no client ran")
+    outcomes = Counter(client.outcome or "unfinished" for client in clients)
+    ok = f"all {len(clients)} clients still connected and receiving at their deadline (an endless feed)"
+    return verdict(problems, ok, outcomes=dict(outcomes))
+
+
+def _not_receiving(client: ClientView, history: History, silence: float) -> str | None:
+    last = client.connections[-1] if client.connections else None
+    connected = last is not None and last.status == 200 and last.ended == client.ended
+    if client.outcome != "deadline" or last is None or not connected or client.ended is None:
+        return f"not connected at its deadline: {client.outcome or 'unfinished'} ({client.outcome_detail})"
+    quiet = client.ended - history.seconds(last.reads[-1]) if last.reads else client.ended - last.started
+    if quiet >= silence:
+        return f"nothing received for the last {quiet:.3f} s before its deadline (threshold {silence:g} s)"
+    return None
 
 
 def check_reconnect_bounds(plan: Plan, history: History) -> Verdict:

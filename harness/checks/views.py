@@ -10,6 +10,7 @@ from typing import Any
 from harness.faults import FaultNote, Slack
 from harness.history import NEMESIS, History, Kind, Record
 from harness.profile import TargetProfile
+from harness.reading import answer_text, ends_stream, is_content
 
 
 @dataclass
@@ -119,19 +120,41 @@ def payload(record: Record) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def content_payloads(events: Iterable[Record], content_event: str) -> list[dict[str, Any]]:
-    """The content events' payloads (docs/protocol.md), in arrival order."""
-    return [payload(event) for event in events if event.event == content_event]
+def content_events(events: Iterable[Record], profile: TargetProfile) -> list[Record]:
+    """The events that carry the answer, in arrival order (not the data sentinel that ends a stream)."""
+    return [event for event in events if is_content(profile, event.event, event.data)]
 
 
-def joined_content(chunks: Iterable[dict[str, Any]]) -> str:
-    """The answer text the content chunks make together."""
-    return "".join(str(chunk.get("content", "")) for chunk in chunks)
+def answer_of(events: Iterable[Record], profile: TargetProfile) -> str:
+    """The answer text the content events make together, read where the profile says it is."""
+    return "".join(answer_text(profile, event.data) for event in content_events(events, profile))
 
 
-def terminal_event(client: ClientView, terminal_events: tuple[str, ...]) -> Record | None:
+def terminal_event(client: ClientView, profile: TargetProfile) -> Record | None:
     """The event that ended the client's stream, if one did."""
-    return next((event for event in reversed(client.events) if event.event in terminal_events), None)
+    return last_terminal(client.events, profile)
+
+
+def last_terminal(events: list[Record], profile: TargetProfile) -> Record | None:
+    return next((event for event in reversed(events) if ends_stream(profile, event.event, event.data)), None)
+
+
+def final_attempt(client: ClientView) -> Connection | None:
+    """The client's last connection that was answered 200: all a server that restarts leaves it."""
+    return next((connection for connection in reversed(client.connections) if connection.status == 200), None)
+
+
+def kept_events(client: ClientView, profile: TargetProfile) -> list[Record]:
+    """What the answer a client keeps is made of: every event it took, when the server resumes; the
+    final attempt's, when it restarts (a broken attempt's part answer is thrown away)."""
+    if profile.resume:
+        return client.events
+    final = final_attempt(client)
+    return final.events if final is not None else []
+
+
+def kept_answer(client: ClientView, profile: TargetProfile) -> str:
+    return answer_of(kept_events(client, profile), profile)
 
 
 def baseline_missing(history: History) -> list[str]:

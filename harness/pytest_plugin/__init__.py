@@ -52,6 +52,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--sse-header", metavar="'NAME: VALUE'", action="append", default=[], help="on every request (repeatable)"
     )
+    group.addoption(
+        "--sse-profile-field", metavar="KEY=VALUE", action="append", default=[], help="over the profile (repeatable)"
+    )
     group.addoption("--sse-timing", choices=["fast", "seed"], default="fast", help="reference server timings")
     group.addoption("--sse-report-dir", metavar="DIR", type=Path, help="write the report directory here")
 
@@ -82,7 +85,7 @@ class _Session:
             from harness.session import harness_for
             from harness.target import Target, parse_headers
 
-            profile = load_profile(self.config.getoption("sse_profile"))
+            profile = load_profile(self.config.getoption("sse_profile"), self.config.getoption("sse_profile_field"))
             url = self.config.getoption("sse_target") or self.reference_server()
             target = Target(url, profile, parse_headers(self.config.getoption("sse_header"), profile))
             started = harness_for(target, self.work_dir)
