@@ -19,6 +19,7 @@ from harness.baseline import Baselines
 from harness.browser import BrowserClient, Chromium, warm_up
 from harness.checks import run_checks
 from harness.client import ClientSettings, RobustClient
+from harness.deploy.base import Deployment
 from harness.errors import ConfigurationError, EnvironmentProblem, HarnessError
 from harness.history import History
 from harness.loop_lag import loop_lag_sampled
@@ -49,10 +50,13 @@ class Runner:
         http: httpx.AsyncClient,
         chromium: Chromium | None = None,
         report_dir: Path | None = None,
+        deployment: Deployment | None = None,
     ) -> None:
         """`chromium` launches the browser for browser clients (without it they are a configuration
-        error); with a `report_dir`, each browser page's final screenshot is kept under it."""
+        error); with a `report_dir`, each browser page's final screenshot is kept under it; process
+        faults act on `deployment` (without one they are an error)."""
         self.target = target
+        self.deployment = deployment
         self.api = api
         self.http = http
         self.chromium = chromium
@@ -155,7 +159,7 @@ class Runner:
                 on_progress(plan.scenario)
 
         work = _gather(one_client(index, client) for index, client in enumerate(clients))
-        nemesis = Nemesis(self.api, history, proxy.name, plan.timeline())
+        nemesis = Nemesis(self.api, history, proxy.name, plan.timeline(), self.deployment)
         await nemesis.alongside(work, partial(_first_attempts_ended, browsers) if browsers else None)
 
     async def _swept(self, plan: Plan, history: History, proxies: list[Proxy], on_progress: Progress | None) -> None:
@@ -164,7 +168,7 @@ class Runner:
         async def lane(lane_index: int, proxy: Proxy) -> None:
             for index in range(lane_index, plan.clients.count, len(proxies)):
                 client = self._client(plan, history, proxy, index)
-                nemesis = Nemesis(self.api, history, proxy.name, plan.timeline(index))
+                nemesis = Nemesis(self.api, history, proxy.name, plan.timeline(index), self.deployment)
                 await nemesis.alongside(client.run())
                 if on_progress is not None:
                     on_progress(plan.scenario)

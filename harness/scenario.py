@@ -70,7 +70,7 @@ class Fault(_Strict):
     action: str
     stream: Literal["downstream", "upstream"] | None = None
     toxicity: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
-    attributes: dict[str, int] = Field(default_factory=dict)
+    attributes: dict[str, int | str] = Field(default_factory=dict)
     sweep: Sweep | None = None
 
     @model_validator(mode="after")

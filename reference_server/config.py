@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 from reference_server.defects import CORRECT, DEFECTS, Behaviour, Defect
 
@@ -31,6 +33,8 @@ class ServerConfig:
     send_timeout: float = 30.0  # a send blocked this long means the client stopped reading: drop it
     send_buffer_bytes: int = 65536  # kernel send buffer per connection: what a slow reader can pin
     defect: Defect | None = None  # seeded on purpose, for `sse-chaos selftest` (defects.py)
+    # which process answered: `X-Instance-ID` on every response, so that a fault can name the instance serving a client
+    instance_id: str = field(default_factory=lambda: str(os.getpid()))
 
     @property
     def behaviour(self) -> Behaviour:
@@ -38,13 +42,15 @@ class ServerConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ServerConfig:
-        values: dict[str, float | int | Defect] = {}
-        for field in fields(cls):
-            raw = environ.get(field.name.upper())
-            if raw is not None and field.name != "defect":
-                values[field.name] = _parse_positive(field.name.upper(), raw, field.type == "int")
+        values: dict[str, float | int | str | Defect] = {}
+        for known in fields(cls):
+            raw = environ.get(known.name.upper())
+            if raw is not None and known.name not in _NOT_NUMBERS:
+                values[known.name] = _parse_positive(known.name.upper(), raw, known.type == "int")
         if environ.get("DEFECT"):
             values["defect"] = _defect(environ["DEFECT"])
+        if "INSTANCE_ID" in environ:
+            values["instance_id"] = _instance_id(environ["INSTANCE_ID"])
         config = cls(**values)  # type: ignore[arg-type]
         config.validate()
         return config
@@ -67,6 +73,16 @@ FAST_TIMING = {
     "send_timeout": 5.0,
 }
 """Sub-second timings used by the harness's fast profile and by tests."""
+
+
+_NOT_NUMBERS = ("defect", "instance_id")
+_INSTANCE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def _instance_id(raw: str) -> str:
+    if not _INSTANCE_ID.fullmatch(raw):
+        raise ConfigError(f"INSTANCE_ID must be 1-64 of A-Z a-z 0-9 . _ -, got {raw[:40]!r}")
+    return raw
 
 
 def _defect(name: str) -> Defect:
