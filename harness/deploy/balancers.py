@@ -41,7 +41,7 @@ def stream_timeout(cap_seconds: float) -> int:
     return int(2 * cap_seconds + 30)
 
 
-def haproxy_config(port: int, instances: Sequence[tuple[str, int]], cap_seconds: float) -> str:
+def haproxy_config(host: str, port: int, instances: Sequence[tuple[str, int]], cap_seconds: float) -> str:
     """Round robin over `instances` (id, port), health from `/healthz` (a draining instance says
     so and is taken out). For SSE: no Nagle delay, stream timeouts above the cap, and a request
     that meets a dead or draining instance is tried on another."""
@@ -64,7 +64,7 @@ defaults
     timeout tunnel {timeout}s
 
 frontend streams
-    bind 127.0.0.1:{port}
+    bind {host}:{port}
     default_backend instances
 
 backend instances
@@ -105,13 +105,17 @@ http {{
 
 
 @asynccontextmanager
-async def haproxy(instances: Sequence[tuple[str, int]], cap_seconds: float, directory: Path) -> AsyncIterator[str]:
-    """HAProxy in front of `instances` (id, port): its base URL once it answers `/healthz`."""
+async def haproxy(
+    instances: Sequence[tuple[str, int]], cap_seconds: float, directory: Path, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[str]:
+    """HAProxy on `host`:`port` (0: a free one) in front of `instances` (id, port): its base URL
+    once it answers `/healthz`."""
     binary = find_program("haproxy")
-    port = free_port()
+    port = port or free_port(host)
     config = directory / "haproxy.cfg"
-    config.write_text(haproxy_config(port, instances, cap_seconds))
-    async with _proxy_process("haproxy", [binary, "-db", "-f", str(config)], port, directory / "haproxy.log") as url:
+    config.write_text(haproxy_config(host, port, instances, cap_seconds))
+    command = [binary, "-db", "-f", str(config)]
+    async with _proxy_process("haproxy", command, host, port, directory / "haproxy.log") as url:
         yield url
 
 
@@ -123,14 +127,14 @@ async def buffering_nginx(upstream_port: int, cap_seconds: float, directory: Pat
     config = directory / "nginx.conf"
     config.write_text(nginx_config(directory, port, upstream_port, cap_seconds))
     command = [binary, "-p", str(directory), "-c", str(config), "-e", str(directory / "error.log"), "-g", "daemon off;"]
-    async with _proxy_process("nginx", command, port, directory / "nginx.log") as url:
+    async with _proxy_process("nginx", command, "127.0.0.1", port, directory / "nginx.log") as url:
         yield url
 
 
 @asynccontextmanager
-async def _proxy_process(name: str, command: list[str], port: int, log_path: Path) -> AsyncIterator[str]:
-    """Run `command` until the block ends; yield once `/healthz` answers 200 through it."""
-    url = f"http://127.0.0.1:{port}"
+async def _proxy_process(name: str, command: list[str], host: str, port: int, log_path: Path) -> AsyncIterator[str]:
+    """Run `command` until the block ends; yield its URL once `/healthz` answers 200 through it."""
+    url = f"http://{host}:{port}"
     with log_path.open("ab") as log:
         process = await asyncio.create_subprocess_exec(*command, stdout=log, stderr=asyncio.subprocess.STDOUT)
     try:

@@ -7,33 +7,11 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.deploy.balancers import buffering_nginx, haproxy
 from harness.deploy.fleet import Fleet, fleet
+from harness.deploy.spec import DeploymentSpec
 from reference_server.config import ServerConfig
-
-MAX_INSTANCES = 8
-
-
-class DeploymentSpec(BaseModel):
-    """A scenario's `[deployment]`: what the harness runs for it when the run has no target of its
-    own. `balancer`: "haproxy" round-robins the instances; "nginx-buffering" puts nginx with
-    `proxy_buffering on` in front of one instance; "none" is one instance on its own."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    instances: Annotated[int, Field(ge=1, le=MAX_INSTANCES)] = 3
-    balancer: Literal["haproxy", "nginx-buffering", "none"] = "haproxy"
-    store: Literal["memory"] = "memory"
-
-    @model_validator(mode="after")
-    def _one_instance_without_a_balancer(self) -> DeploymentSpec:
-        if self.balancer != "haproxy" and self.instances != 1:
-            raise ValueError(f"balancer {self.balancer!r} stands in front of one instance, not {self.instances}")
-        return self
 
 
 @dataclass(frozen=True)
@@ -48,16 +26,20 @@ class EmbeddedDeployment:
 
 @asynccontextmanager
 async def embedded_deployment(
-    spec: DeploymentSpec, timing: Mapping[str, float | int], work_dir: Path, defect: str | None = None
+    spec: DeploymentSpec,
+    timing: Mapping[str, float | int],
+    work_dir: Path,
+    defect: str | None = None,
+    listen: tuple[str, int] = ("127.0.0.1", 0),
 ) -> AsyncIterator[EmbeddedDeployment]:
-    """The instances (with `timing`, and `defect` seeded), then the balancer in front of them;
-    logs and configuration files in `work_dir`."""
+    """The instances (with `timing`, and `defect` seeded), then the balancer in front of them, on
+    `listen` (HAProxy only; port 0: a free one); logs and configuration files in `work_dir`."""
     cap = float(timing.get("stream_max_seconds", ServerConfig.stream_max_seconds))
     async with AsyncExitStack() as stack:
         running = await stack.enter_async_context(fleet(spec.instances, timing, work_dir, defect))
         ports = [(name, server.port) for name, server in running.servers.items()]
         if spec.balancer == "haproxy":
-            url = await stack.enter_async_context(haproxy(ports, cap, work_dir))
+            url = await stack.enter_async_context(haproxy(ports, cap, work_dir, *listen))
         elif spec.balancer == "nginx-buffering":
             url = await stack.enter_async_context(buffering_nginx(ports[0][1], cap, work_dir))
         else:

@@ -62,7 +62,7 @@ async def fleet(
         servers = [
             EmbeddedServer(
                 server_env(timing, defect, {"INSTANCE_ID": f"i{index}"}),
-                work_dir / f"reference-server-i{index}.log",
+                work_dir / ("reference-server.log" if count == 1 else f"reference-server-i{index}.log"),
             )
             for index in range(count)
         ]
