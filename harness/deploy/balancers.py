@@ -77,8 +77,9 @@ backend instances
 
 
 def nginx_config(directory: Path, port: int, upstream_port: int, cap_seconds: float) -> str:
-    """A reverse proxy that buffers responses (`proxy_buffering on`, nginx's default, stated) unless
-    the response says `X-Accel-Buffering: no`; every file it writes stays in `directory`."""
+    """A reverse proxy that buffers responses (`proxy_buffering on` and HTTP/1.0 to the server,
+    nginx's defaults, stated or kept) unless the response says `X-Accel-Buffering: no`, a header it
+    passes on so that clients see what the server said; every file it writes stays in `directory`."""
     timeout = stream_timeout(cap_seconds)
     user = f"user {getpass.getuser()} {grp.getgrgid(os.getgid()).gr_name};\n" if os.geteuid() == 0 else ""
     temp = "\n".join(
@@ -96,6 +97,7 @@ http {{
         location / {{
             proxy_pass http://127.0.0.1:{upstream_port};
             proxy_buffering on;
+            proxy_pass_header X-Accel-Buffering;
             proxy_read_timeout {timeout}s;
             proxy_send_timeout {timeout}s;
         }}

@@ -64,7 +64,7 @@ class CommandDeployment:
         if template is None:
             raise DeploymentError(f"the deployment file gives no command to {action} an instance")
         if instance not in self.spec.instances:
-            raise DeploymentError(f"no instance {printable(instance, 64)!r} in the deployment file")
+            raise DeploymentError(f"no instance '{printable(instance, 64)}' in the deployment file")
         command = template.replace("{instance}", shlex.quote(instance))
         exit_code, output = await run_command(command, self.spec.timeout)
         tail = output.strip().splitlines()[-_OUTPUT_SAID_LINES:]
@@ -72,7 +72,7 @@ class CommandDeployment:
         log("\n".join(printable(line, 300) for line in [f"{command}: {outcome}", *tail]))
         if exit_code != 0:
             last = printable(tail[-1], 200) if tail else "(none)"
-            raise DeploymentError(f"deployment command {printable(command, 200)!r} {outcome}; last output line: {last}")
+            raise DeploymentError(f"deployment command '{printable(command, 200)}' {outcome}; last output line: {last}")
 
 
 async def run_command(command: str, deadline_seconds: float) -> tuple[int | None, str]:

@@ -31,7 +31,7 @@ class Fleet:
         server = self.servers.get(instance)
         if server is None:
             raise DeploymentError(f"no instance {instance!r} in this deployment (instances: {', '.join(self.servers)})")
-        pid = server.process.pid if server.process is not None else None
+        before = _pid(server)
         if action == "kill":
             await server.kill()
         elif action == "terminate":
@@ -46,10 +46,15 @@ class Fleet:
             await server.stop()
             await server.start()
             await server.wait_healthy(self.http)
-        log(f"{action} {instance} (pid {pid}, port {server.port})")
+        log(f"{action} {instance} (port {server.port}): pid {before} -> {_pid(server)}")
 
     async def stop(self) -> None:
         await asyncio.gather(*(server.stop() for server in self.servers.values()))
+
+
+def _pid(server: EmbeddedServer) -> str:
+    """The running process's id, or "-"."""
+    return str(server.process.pid) if server.process is not None and server.running else "-"
 
 
 @asynccontextmanager

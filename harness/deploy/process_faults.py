@@ -60,7 +60,7 @@ def serving_instance(stage: Stage, client: int, deployment: Deployment) -> str:
         raise DeploymentError(f"no response to client {client} yet names its instance (X-Instance-ID)")
     if named not in deployment.instances:
         raise DeploymentError(
-            f"client {client} is served by instance {printable(named, 64)!r}, which the deployment does not"
+            f"client {client} is served by instance '{printable(named, 64)}', which the deployment does not"
             f" list (instances: {', '.join(deployment.instances)})"
         )
     return named
