@@ -3,6 +3,7 @@ started on free ports and stopped on every path, `sse-chaos serve --instances N`
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
@@ -48,6 +49,33 @@ async def test_haproxy_is_configured_for_streams(tmp_path: Path) -> None:
     assert balancers.stream_timeout(cap) > cap
     assert "option httpchk GET /healthz" in config
     assert "balance roundrobin" in config
+
+
+@pytest.mark.asyncio
+async def test_a_request_that_meets_a_killed_instance_is_tried_on_another(tmp_path: Path) -> None:
+    """Before the health check has taken it out, HAProxy still sends requests to a dead instance."""
+    async with embedded_deployment(THREE, TEST_TIMING, tmp_path) as deployment:
+        await deployment.fleet.servers["i1"].kill()
+        async with httpx.AsyncClient() as http:
+            answers = [await http.get(f"{deployment.base_url}/healthz") for _ in range(6)]
+    assert [answer.status_code for answer in answers] == [200] * 6
+    assert {answer.headers["x-instance-id"] for answer in answers} == {"i0", "i2"}
+
+
+@pytest.mark.asyncio
+async def test_a_stream_request_that_meets_a_draining_instance_is_tried_on_another(tmp_path: Path) -> None:
+    """A draining instance answers 503 (docs/protocol.md §11) until the health check takes it out."""
+    timing = TEST_TIMING | {"drain_seconds": 5}
+    async with embedded_deployment(THREE, timing, tmp_path) as deployment, httpx.AsyncClient() as http:
+        draining = deployment.fleet.servers["i0"]
+        params = {"query": "q", "max_tokens": "4096"}
+        async with http.stream("GET", draining.stream_url, params=params):  # keeps i0 draining
+            draining.signal(signal.SIGTERM)
+            while (await http.get(f"{draining.base_url}/healthz")).json()["status"] != "draining":
+                await asyncio.sleep(0.01)
+            answers = [await http.head(deployment.stream_url, params=params) for _ in range(6)]
+    assert [answer.status_code for answer in answers] == [200] * 6
+    assert {answer.headers["x-instance-id"] for answer in answers} == {"i1", "i2"}
 
 
 @pytest.mark.asyncio

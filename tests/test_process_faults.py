@@ -186,9 +186,15 @@ async def test_the_nemesis_heals_a_process_fault_on_every_path(three: Fleet, kin
 
 
 @pytest.mark.asyncio
-async def test_a_fault_that_is_its_apply_ends_with_it(three: Fleet) -> None:
+async def test_a_fault_that_is_its_apply_ends_with_it_while_the_clients_run(three: Fleet) -> None:
     history = History()
     timeline = (PlannedFault(fault_id="f0", fault=make_fault("restart", {"instance": "any"}), at=0.0, until=None),)
-    await Nemesis(ToxiproxyAPI("http://127.0.0.1:9"), history, "unused", timeline, three).alongside(asyncio.sleep(0))
+
+    async def clients() -> None:  # they end only once the fault has: not at the heal after them
+        async with asyncio.timeout(10):
+            while not history.of_kind(Kind.FAULT_END):
+                await asyncio.sleep(0.01)
+
+    await Nemesis(ToxiproxyAPI("http://127.0.0.1:9"), history, "unused", timeline, three).alongside(clients())
     kinds = [record.kind for record in history.records if record.client == NEMESIS]
     assert kinds == [Kind.FAULT_START, Kind.COMMAND, Kind.FAULT_END]

@@ -44,7 +44,7 @@ def stream_timeout(cap_seconds: float) -> int:
 def haproxy_config(host: str, port: int, instances: Sequence[tuple[str, int]], cap_seconds: float) -> str:
     """Round robin over `instances` (id, port), health from `/healthz` (a draining instance says
     so and is taken out). For SSE: no Nagle delay, stream timeouts above the cap, and a request
-    that meets a dead or draining instance is tried on another."""
+    that cannot connect (a dead or draining instance, which has closed its socket) is tried on another."""
     timeout = stream_timeout(cap_seconds)
     servers = "\n".join(f"    server {name} 127.0.0.1:{server_port}" for name, server_port in instances)
     return f"""global
@@ -56,7 +56,6 @@ defaults
     option http-no-delay
     option redispatch
     retries 3
-    retry-on conn-failure empty-response 503
     timeout connect 1s
     timeout check 300ms
     timeout client {timeout}s
