@@ -384,11 +384,14 @@ def serve(
     log_level: Annotated[str, typer.Option()] = "info",
     instances: Annotated[
         int | None,
-        typer.Option(min=1, max=MAX_INSTANCES, help="run N instances behind HAProxy, listening on --host:--port"),
+        typer.Option(
+            min=1, max=MAX_INSTANCES, help="run N instances sharing Redis behind HAProxy, listening on --host:--port"
+        ),
     ] = None,
 ) -> None:
     """Run the reference server (configured by the environment, see README); with --instances, N of
-    them behind a real load balancer, all stopped on exit (Ctrl-C, SIGTERM, an error)."""
+    them sharing their replay log on Redis behind a real load balancer, all stopped on exit (Ctrl-C,
+    SIGTERM, an error)."""
     if instances is None:
         from reference_server.serve import run as run_server
 
@@ -416,12 +419,12 @@ async def _serve_deployment(instances: int, cap: float, listen: tuple[str, int])
     for number in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(number, stop.set)
     work_dir = Path(tempfile.mkdtemp(prefix="sse-chaos-serve-"))
-    spec = DeploymentSpec(instances=instances, balancer="haproxy")
+    spec = DeploymentSpec(instances=instances, balancer="haproxy", store="redis")
     async with embedded_deployment(spec, {"stream_max_seconds": cap}, work_dir, listen=listen) as deployment:
         print(f"listening on {deployment.base_url}", flush=True)
         console.print(
-            f"{instances} reference-server instances behind HAProxy, logs in {work_dir}; replay store: memory,"
-            " so a stream does not survive the loss of the instance serving it",
+            f"{instances} reference-server instances behind HAProxy, sharing their replay log on Redis (a stream"
+            f" survives the loss of the instance serving it); logs in {work_dir}",
             highlight=False,
             soft_wrap=True,
         )

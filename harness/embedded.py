@@ -26,6 +26,7 @@ _READY_PREFIX = b"listening on "
 _START_DEADLINE_SECONDS = 15.0
 _HEALTH_POLL_SECONDS = 0.05
 _DEFECT = "DEFECT"  # the variables reference_server/config.py reads
+_REPLAY_STORE = "REPLAY_STORE"
 _INSTANCE_ID = "INSTANCE_ID"
 _DRAIN_SECONDS = "DRAIN_SECONDS"
 _DEFAULT_DRAIN_SECONDS = 5.0
@@ -120,13 +121,18 @@ def timing_env(timing: Mapping[str, float | int]) -> dict[str, str]:
 
 
 def server_env(
-    timing: Mapping[str, float | int], defect: str | None, extra: Mapping[str, str] | None = None
+    timing: Mapping[str, float | int],
+    defect: str | None,
+    replay_store: str | None = None,
+    instance_id: str | None = None,
 ) -> dict[str, str]:
-    """The child's environment: ours, the timings, `extra`, and a seeded defect only when one is
-    asked for (a DEFECT left in the user's environment must not break the server a run judges)."""
-    inherited = {name: value for name, value in os.environ.items() if name != _DEFECT}
-    seeded = {_DEFECT: defect} if defect is not None else {}
-    return inherited | timing_env(timing) | dict(extra or {}) | seeded | {"PYTHONUNBUFFERED": "1"}
+    """The child's environment: ours, the timings, and a seeded defect, a replay store or an
+    instance id only when one is asked for (a DEFECT or REPLAY_STORE left in the user's environment
+    must not change the server a run judges)."""
+    inherited = {name: value for name, value in os.environ.items() if name not in (_DEFECT, _REPLAY_STORE)}
+    chosen = {_DEFECT: defect, _REPLAY_STORE: replay_store, _INSTANCE_ID: instance_id}
+    given = {name: value for name, value in chosen.items() if value is not None}
+    return inherited | timing_env(timing) | given | {"PYTHONUNBUFFERED": "1"}
 
 
 @asynccontextmanager
@@ -135,12 +141,11 @@ async def embedded_server(
     log_path: Path,
     log_level: str = "info",
     defect: str | None = None,
-    instance_id: str | None = None,
+    replay_store: str | None = None,
 ) -> AsyncIterator[EmbeddedServer]:
-    """Start `python -m reference_server --port 0` (with `defect` seeded, reference_server/defects.py),
-    yield once it listens, always stop it."""
-    extra = {_INSTANCE_ID: instance_id} if instance_id is not None else None
-    server = EmbeddedServer(server_env(timing, defect, extra), log_path, log_level)
+    """Start `python -m reference_server --port 0` (with `defect` seeded, reference_server/defects.py;
+    on `replay_store`, a REPLAY_STORE URL, else in memory), yield once it listens, always stop it."""
+    server = EmbeddedServer(server_env(timing, defect, replay_store), log_path, log_level)
     try:
         await server.start()
         yield server

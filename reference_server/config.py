@@ -10,6 +10,11 @@ from dataclasses import dataclass, field, fields
 
 from reference_server.defects import CORRECT, DEFECTS, Behaviour, Defect
 
+MEMORY_STORE = "memory"
+_REDIS_URL = re.compile(r"redis://(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>[0-9]{1,5})/(?P<db>[0-9]{1,2})")
+_USER_INFO = re.compile(r"(?<=//)[^/]*@")
+_TEXT_FIELDS = ("defect", "replay_store", "instance_id")
+
 
 class ConfigError(ValueError):
     """A configuration value is missing its meaning; the message names the variable."""
@@ -32,6 +37,9 @@ class ServerConfig:
     drain_seconds: float = 5.0
     send_timeout: float = 30.0  # a send blocked this long means the client stopped reading: drop it
     send_buffer_bytes: int = 65536  # kernel send buffer per connection: what a slow reader can pin
+    replay_store: str = MEMORY_STORE  # or redis://HOST:PORT/DB, shared by every instance (store/)
+    stream_lease_seconds: float = 2.0  # a lead that stops renewing is taken over this long after
+    store_timeout: float = 1.0  # bound on every call to a shared store
     defect: Defect | None = None  # seeded on purpose, for `sse-chaos selftest` (defects.py)
     # which process answered: `X-Instance-ID` on every response, so that a fault can name the instance serving a client
     instance_id: str = field(default_factory=lambda: str(os.getpid()))
@@ -45,10 +53,12 @@ class ServerConfig:
         values: dict[str, float | int | str | Defect] = {}
         for known in fields(cls):
             raw = environ.get(known.name.upper())
-            if raw is not None and known.name not in _NOT_NUMBERS:
+            if raw is not None and known.name not in _TEXT_FIELDS:
                 values[known.name] = _parse_positive(known.name.upper(), raw, known.type == "int")
         if environ.get("DEFECT"):
             values["defect"] = _defect(environ["DEFECT"])
+        if environ.get("REPLAY_STORE"):
+            values["replay_store"] = _replay_store(environ["REPLAY_STORE"])
         if "INSTANCE_ID" in environ:
             values["instance_id"] = _instance_id(environ["INSTANCE_ID"])
         config = cls(**values)  # type: ignore[arg-type]
@@ -75,7 +85,6 @@ FAST_TIMING = {
 """Sub-second timings used by the harness's fast profile and by tests."""
 
 
-_NOT_NUMBERS = ("defect", "instance_id")
 _INSTANCE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
@@ -89,6 +98,14 @@ def _defect(name: str) -> Defect:
     if name not in DEFECTS:
         raise ConfigError(f"DEFECT {name[:40]!r} is not a seeded defect (known: {', '.join(DEFECTS)})")
     return DEFECTS[name]
+
+
+def _replay_store(url: str) -> str:
+    match = _REDIS_URL.fullmatch(url)
+    if url == MEMORY_STORE or (match and 0 < int(match["port"]) < 65536 and int(match["db"]) < 16):
+        return url
+    shown = _USER_INFO.sub("***@", url)[:80]  # a password in the URL is never echoed
+    raise ConfigError(f"REPLAY_STORE must be 'memory' or redis://HOST:PORT/DB, got {shown!r}")
 
 
 def _parse_positive(name: str, raw: str, integer: bool) -> float | int:

@@ -23,6 +23,11 @@ class Deployment(Protocol):
         """The instance ids, as each instance's `X-Instance-ID` header names it."""
         ...
 
+    @property
+    def store(self) -> str | None:
+        """The id of the replay store the instances share (Redis), when faults may act on it."""
+        ...
+
     async def act(self, action: Action, instance: str, log: Log) -> None:
-        """Do `action` to `instance`; DeploymentError when it cannot."""
+        """Do `action` to `instance` (or the store); DeploymentError when it cannot."""
         ...

@@ -4,6 +4,7 @@ each run under a deadline with its output recorded in the history. A command tha
 overruns its deadline is a DeploymentError naming its exit and its last line of output.
 
     instances = ["api-1", "api-2", "api-3"]
+    store = "redis-1"
     timeout = 30
     kill = "docker kill {instance}"
     restart = "docker restart {instance} && scripts/wait-healthy {instance}"
@@ -38,6 +39,7 @@ class DeploymentFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     instances: Annotated[tuple[InstanceId, ...], Field(min_length=1, max_length=256)]
+    store: InstanceId | None = None  # the shared replay store's id, for a fault's `instance = "store"`
     timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
     kill: Command | None = None
     terminate: Command | None = None
@@ -59,11 +61,15 @@ class CommandDeployment:
     def instances(self) -> tuple[str, ...]:
         return self.spec.instances
 
+    @property
+    def store(self) -> str | None:
+        return self.spec.store
+
     async def act(self, action: Action, instance: str, log: Log) -> None:
         template = getattr(self.spec, action)
         if template is None:
             raise DeploymentError(f"the deployment file gives no command to {action} an instance")
-        if instance not in self.spec.instances:
+        if instance not in (*self.spec.instances, self.spec.store):
             raise DeploymentError(f"no instance '{printable(instance, 64)}' in the deployment file")
         command = template.replace("{instance}", shlex.quote(instance))
         exit_code, output = await run_command(command, self.spec.timeout)

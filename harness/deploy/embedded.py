@@ -10,6 +10,7 @@ from pathlib import Path
 
 from harness.deploy.balancers import buffering_nginx, haproxy
 from harness.deploy.fleet import Fleet, fleet
+from harness.deploy.redis import running_redis
 from harness.deploy.spec import DeploymentSpec
 from reference_server.config import ServerConfig
 
@@ -32,11 +33,15 @@ async def embedded_deployment(
     defect: str | None = None,
     listen: tuple[str, int] = ("127.0.0.1", 0),
 ) -> AsyncIterator[EmbeddedDeployment]:
-    """The instances (with `timing`, and `defect` seeded), then the balancer in front of them, on
+    """Redis when the instances share it, the instances (with `timing`, and `defect` seeded), then
+    the balancer in front of them, on
     `listen` (HAProxy only; port 0: a free one); logs and configuration files in `work_dir`."""
     cap = float(timing.get("stream_max_seconds", ServerConfig.stream_max_seconds))
     async with AsyncExitStack() as stack:
-        running = await stack.enter_async_context(fleet(spec.instances, timing, work_dir, defect))
+        redis = None
+        if spec.store == "redis":
+            redis = await stack.enter_async_context(running_redis(work_dir / "redis"))
+        running = await stack.enter_async_context(fleet(spec.instances, timing, work_dir, defect, redis))
         ports = [(name, server.port) for name, server in running.servers.items()]
         if spec.balancer == "haproxy":
             url = await stack.enter_async_context(haproxy(ports, cap, work_dir, *listen))

@@ -1,6 +1,6 @@
 """The base of the process fault kinds (harness/faults/kill.py, pause.py...): an action on the
 deployment's instances, the instance chosen as the scenario says (the one serving a client, any
-one, or each in turn), undone on the same ones.
+one, each in turn, or the replay store they share), undone on the same ones.
 
 A process fault is an outage for the clients it touches: like `down`, its span cannot be judged for
 heartbeat timing (the default slack). It is recorded as started before it acts."""
@@ -17,7 +17,7 @@ _INSTANCE_HEADER = "x-instance-id"
 
 
 class ProcessFault(Fault):
-    instance: Literal["serving", "any", "all"] = "serving"
+    instance: Literal["serving", "any", "all", "store"] = "serving"
     client: NonNegativeInt = 0  # with "serving": the client (its number) whose instance it is
     acts_while_applied: ClassVar[bool] = True
     action: ClassVar[Action]
@@ -41,6 +41,7 @@ class ProcessFault(Fault):
             "serving": f"the instance serving client {self.client}",
             "any": "one instance",
             "all": "every instance in turn",
+            "store": "the shared replay store",
         }[self.instance]
         return f"{self.kind} {which}"
 
@@ -49,6 +50,12 @@ class ProcessFault(Fault):
             return deployment.instances
         if self.instance == "any":
             return deployment.instances[:1]
+        if self.instance == "store":
+            if deployment.store is None:
+                raise DeploymentError(
+                    f"the fault {self.kind!r} acts on the shared replay store, and this deployment has none"
+                )
+            return (deployment.store,)
         return (serving_instance(stage, self.client, deployment),)
 
 

@@ -12,13 +12,15 @@ MAX_INSTANCES = 8
 class DeploymentSpec(BaseModel):
     """A scenario's `[deployment]`: what the harness runs for it when the run has no target of its
     own. `balancer`: "haproxy" round-robins the instances; "nginx-buffering" puts nginx with
-    `proxy_buffering on` in front of one instance; "none" is one instance on its own."""
+    `proxy_buffering on` in front of one instance; "none" is one instance on its own. `store`: the
+    instances' replay store: each its own memory, or one Redis they share (a stream survives the
+    loss of the instance serving it)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     instances: Annotated[int, Field(ge=1, le=MAX_INSTANCES)] = 3
     balancer: Literal["haproxy", "nginx-buffering", "none"] = "haproxy"
-    store: Literal["memory"] = "memory"
+    store: Literal["memory", "redis"] = "memory"
 
     @model_validator(mode="after")
     def _one_instance_without_a_balancer(self) -> DeploymentSpec:
