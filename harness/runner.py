@@ -99,6 +99,8 @@ class Runner:
     async def _play(self, plan: Plan, history: History, on_progress: Progress | None) -> None:
         """The clients and their faults under the plan's hard deadline, the loop's lag sampled."""
         baseline = asyncio.ensure_future(self.baselines.get(dict(plan.request.params), plan.clients.deadline))
+        if any(planned.fault.behind_the_proxy for planned in plan.faults):
+            await asyncio.wait([baseline])  # its stream goes to the deployment the faults will act on
         async with self._proxies(plan) as proxies:
             if plan.sweep is not None:
                 await _timed(plan, history, self._swept(plan, history, proxies, on_progress))

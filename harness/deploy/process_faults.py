@@ -20,6 +20,7 @@ class ProcessFault(Fault):
     instance: Literal["serving", "any", "all", "store"] = "serving"
     client: NonNegativeInt = 0  # with "serving": the client (its number) whose instance it is
     acts_while_applied: ClassVar[bool] = True
+    behind_the_proxy: ClassVar[bool] = True
     action: ClassVar[Action]
     undo_action: ClassVar[Action | None] = None  # None: nothing to undo
 

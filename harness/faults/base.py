@@ -74,6 +74,8 @@ class Fault(BaseModel):
     acts_while_applied: ClassVar[bool] = False
     # True: `apply` is the whole fault (a restart); it is recorded as ended once the call returns.
     ends_with_apply: ClassVar[bool] = False
+    # True: it acts behind the proxy (on the deployment), where the fault-free baseline's stream goes too.
+    behind_the_proxy: ClassVar[bool] = False
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
