@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from harness.checks import Status
+from harness.checks.views import client_views
+from harness.history import Kind
 from harness.profile import DEFAULT_PROFILE
 from harness.results import ScenarioRun
 from harness.scenario import DEPLOYMENT_DIR, catalogue, load_scenario
@@ -43,3 +45,23 @@ async def test_proxy_buffering_fails_heartbeat_timing_naming_bursts_when_the_ser
     failed = {result.name: result.detail for result in run.results if result.status == Status.FAIL}
     assert "burst: heartbeats 0.000 s apart, expected 0.25 s" in failed["heartbeat_timing"]
     assert "x-accel-buffering" in failed["headers"]  # the header the proxy acted on, passed on as the server said it
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("name", "acted"),
+    [
+        ("instance-kill", ["kill", "start", "kill", "start", "kill", "start"]),
+        ("rolling-restart", ["restart", "restart", "restart"]),
+        ("process-pause", ["pause", "resume"]),
+        ("redis-outage", ["pause", "resume"]),
+    ],
+)
+async def test_a_stream_survives_its_deployment_s_faults(tmp_path: Path, name: str, acted: list[str]) -> None:
+    """Three instances sharing Redis behind HAProxy: every check passes, the faults having acted."""
+    run = await run_deployment_scenario(name, tmp_path)
+    assert run.passed, (run.error, [(result.name, result.detail) for result in run.results])
+    commands = [record.detail.split()[0] for record in run.history.of_kind(Kind.COMMAND)]
+    assert commands == acted
+    reconnected = [client for client in client_views(run.history) if len(client.connections) > 1]
+    assert reconnected  # the faults reached the clients
