@@ -66,6 +66,12 @@ async def test_a_command_that_overruns_its_deadline_is_killed_with_what_it_start
 
 
 @pytest.mark.asyncio
+async def test_the_store_the_file_names_is_an_instance_of_its_own() -> None:
+    said = await act(deployment(store="redis-1", pause="echo freezing {instance}"), "pause", "redis-1")
+    assert said == ["echo freezing redis-1: exited 0\nfreezing redis-1"]
+
+
+@pytest.mark.asyncio
 async def test_an_action_without_a_command_or_an_instance_not_listed_is_refused() -> None:
     with pytest.raises(DeploymentError, match=r"^the deployment file gives no command to resume an instance$"):
         await act(deployment(kill="true"), "resume")

@@ -111,17 +111,25 @@ async def test_an_instance_that_fails_to_start_stops_the_others(tmp_path: Path) 
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
-    ("program", "spec"), [("haproxy", THREE), ("nginx", DeploymentSpec(balancer="nginx-buffering", instances=1))]
+    ("spec", "message"),
+    [
+        (THREE, "haproxy is not installed: scripts/setup installs it (apt-get install haproxy)"),
+        (
+            DeploymentSpec(balancer="nginx-buffering", instances=1),
+            "nginx is not installed: scripts/setup installs it (apt-get install nginx)",
+        ),
+        (DeploymentSpec(store="redis"), "redis-server not found: install it (apt-get install redis-server)"),
+    ],
 )
-async def test_a_missing_proxy_is_one_clear_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, program: str, spec: DeploymentSpec
+async def test_a_missing_program_is_one_clear_line_and_leaves_nothing_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spec: DeploymentSpec, message: str
 ) -> None:
     monkeypatch.setattr(balancers.shutil, "which", lambda *_args, **_kwargs: None)
     before = children()
     with pytest.raises(EnvironmentProblem) as missing:
         async with embedded_deployment(spec, TEST_TIMING, tmp_path):
             pytest.fail("the deployment started")
-    assert str(missing.value) == f"{program} is not installed: scripts/setup installs it (apt-get install {program})"
+    assert str(missing.value) == message
     assert children() == before
 
 

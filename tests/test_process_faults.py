@@ -158,6 +158,13 @@ async def test_a_client_with_no_named_instance_or_an_unknown_one_is_a_deployment
 
 
 @pytest.mark.asyncio
+async def test_a_fault_on_the_store_of_a_deployment_without_one_is_an_error(three: Fleet) -> None:
+    with pytest.raises(DeploymentError, match="the fault 'pause' acts on the shared replay store, and this"):
+        await make_fault("pause", {"instance": "store"}).apply(stage_on(three), "f0")
+    assert all(state(pid) != "T" for pid in pids(three).values())
+
+
+@pytest.mark.asyncio
 async def test_a_process_fault_without_a_deployment_is_an_error_saying_what_to_give() -> None:
     stage = Stage(ToxiproxyAPI("http://127.0.0.1:9"), "unused", History(), lambda _fault, _text: None)
     with pytest.raises(DeploymentError, match="the fault 'pause' acts on processes, and this run knows no deployment"):
