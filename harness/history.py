@@ -65,6 +65,7 @@ class Kind(StrEnum):
     FAULT_END = "fault_end"  # the nemesis undid it
     COMMAND = "command"  # what a deployment did for a process fault (event_id: the fault's id, detail: what)
     LOOP_LAG = "loop_lag"  # an event-loop lag sample, the harness's or a browser page's (lag_us)
+    CPU_WAIT = "cpu_wait"  # the longest run-queue wait of a process role (event) since the last sample (lag_us)
     DISPLAY = "display"  # what a browser client's page showed at the end (data: answer, detail: JSON)
     TRUNCATED = "truncated"  # the client's records reached the cap; later ones were dropped (detail: the cap)
 

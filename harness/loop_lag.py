@@ -1,5 +1,7 @@
 """The harness's own event-loop lag, sampled into the history while a scenario plays: a
-heartbeat stamped late because the loop was busy is the harness's fault, not the server's."""
+heartbeat stamped late because the loop was busy is the harness's fault, not the server's. With
+each sample, how long the processes that carry streams on this machine waited for a CPU
+(harness/cpu_wait.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +9,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from harness.cpu_wait import CpuWaits, available
 from harness.history import HARNESS, History, Kind
 from reference_server.collector import collect_if_overdue
+
+_WORTH_RECORDING_US = 1000  # a wait under a millisecond changes no verdict
 
 
 @asynccontextmanager
@@ -25,9 +30,14 @@ async def _sample(history: History, period: float) -> None:
     """Every `period`, how much later than due the loop woke; an overdue garbage collection (the
     collector is paused while clients stream) runs here, so its pause shows up as lag."""
     loop = asyncio.get_running_loop()
+    waits = CpuWaits() if available() else None
     while True:
         before = loop.time()
         await asyncio.sleep(period)
         collect_if_overdue()
         lag_us = int(max(0.0, loop.time() - before - period) * 1e6)
         history.add(HARNESS, Kind.LOOP_LAG, lag_us=lag_us)
+        if waits is not None:
+            for role, waited_us in waits.sample(loop.time()).items():
+                if waited_us >= _WORTH_RECORDING_US:
+                    history.add(HARNESS, Kind.CPU_WAIT, event=role, lag_us=waited_us)

@@ -431,6 +431,29 @@ def test_lag_forgives_only_a_stamp_it_overlapped_and_only_as_far_as_it_lasted(
         assert "1 forgiven: the loop that stamped them lagged, by up to 300 ms" in result.detail
 
 
+@pytest.mark.parametrize(
+    ("waited_at", "waited_ms", "expected"),
+    [
+        (1.06, 300, Status.PASS),  # Toxiproxy waited for a CPU when the late heartbeat went through it
+        (0.80, 300, Status.FAIL),  # it waited before: that could only have delayed the earlier heartbeat
+        (1.06, 100, Status.FAIL),  # it waited then, but less than the heartbeat was late
+    ],
+)
+def test_a_carrier_s_wait_for_a_cpu_forgives_only_a_stamp_it_overlapped_and_only_as_far_as_it_lasted(
+    waited_at: float, waited_ms: int, expected: Status
+) -> None:
+    builder = beats_with_a_late_one(2.0, 0)  # the harness's own loop never lagged
+    builder.cpu_wait(waited_at, waited_ms * 1000)
+    result = judge("heartbeat_timing", builder.ordered())
+    assert result.status == expected, result.detail
+    assert result.evidence["cpu_wait_toxiproxy_max_ms"] == waited_ms
+    if expected == Status.PASS:
+        assert (
+            "1 forgiven: the loop that stamped them lagged, or a process carrying the stream waited for a CPU,"
+            " by up to 300 ms"
+        ) in result.detail
+
+
 @pytest.mark.parametrize(("stamped", "lag"), [(0.75, 0.25), (1.0625, 0.25), (0.7421875, 0.0), (1.0703125, 0.0)])
 def test_a_lag_sample_covers_the_stamps_from_the_block_s_start_to_one_sampling_period_after_it(
     stamped: float, lag: float
@@ -466,6 +489,20 @@ def test_the_lag_note_names_the_loop_that_lagged_most_the_harness_s_on_a_tie(
     for sampler, lag_us in lags_us.items():
         builder.loop_lag(0.5, lag_us, sampler)
     assert found("heartbeat_timing", builder.ordered())[1] == passed(4) + NOTE.format(whose)
+
+
+def test_the_lag_summary_gives_the_longest_cpu_wait_of_each_carrier_in_milliseconds() -> None:
+    samples = {
+        "cpu_wait:toxiproxy": [(0.1, 0.0123456), (0.2, 0.002)],
+        HARNESS: [(0.1, 0.001234)],
+        "cpu_wait:target": [(0.3, 0.0045678)],
+    }
+    assert lag_summary(samples) == {
+        "cpu_wait_toxiproxy_max_ms": 12.35,
+        "cpu_wait_target_max_ms": 4.57,
+        "harness_loop_lag_p99_ms": 1.23,
+        "harness_loop_lag_max_ms": 1.23,
+    }
 
 
 def test_the_lag_summary_gives_the_harness_s_lag_and_all_pages_together_in_milliseconds() -> None:

@@ -116,12 +116,11 @@ async def test_the_runner_ends_a_hostile_target_in_one_line_within_its_deadline(
         assert "\n" not in run.error
         assert len(run.error) <= 400
         return
-    # Otherwise the target never gives the baseline whole: a scenario error, and failing verdicts,
-    # each said in one line.
+    # Otherwise the target never gives the baseline whole, and its clients fail too: failing
+    # verdicts (a failure proven without the baseline is no error), each said in one line.
     failed = {result.name: result.detail for result in run.results if result.status == Status.FAIL}
-    assert run.error is not None
-    assert run.error.startswith("the target did not give its fault-free answer (the baseline) whole: ")
-    assert "\n" not in run.error
+    assert run.error is None
+    assert "completion" in failed
     assert "the target did not give the fault-free baseline whole" in failed["no_loss"]
     assert all("\n" not in detail and len(detail) <= 1000 for detail in failed.values())
 

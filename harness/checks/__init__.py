@@ -36,6 +36,7 @@ class Check:
     name: str
     judge: Callable[[Plan, History], Verdict]
     metrics: tuple[Metric, ...] = ()
+    needs_baseline: bool = False  # compares with the target's fault-free answer
 
     def run(self, plan: Plan, history: History) -> CheckResult:
         found = self.judge(plan, history)
@@ -56,11 +57,11 @@ CHECKS: dict[str, Check] = {
         ),
         Check("duration_cap", check_duration_cap, (Metric("longest_s", "longest stream s", "duration"),)),
         Check("no_duplicates", check_no_duplicates),
-        Check("no_loss", check_no_loss),
+        Check("no_loss", check_no_loss, needs_baseline=True),
         Check("trace_propagation", check_trace_propagation),
         Check("completion", check_completion),
         Check("reconnect_bounds", check_reconnect_bounds, (Metric("max", "most reconnections", "reconnects"),)),
-        Check("page_display", check_page_display),
+        Check("page_display", check_page_display, needs_baseline=True),
     )
 }
 

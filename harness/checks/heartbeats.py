@@ -4,7 +4,8 @@ Each connection is cut into spans: the body's start to its first heartbeat, hear
 heartbeat, and the last heartbeat to the connection's end (its first error, or the client's
 outcome). A span a fault touched is judged with the slack the fault grants, or not at all; one
 off by more than the tolerance allows is forgiven only as far as the loop that stamped its late
-end lagged at that moment.
+end lagged at that moment, or a process carrying the stream on this machine (Toxiproxy, Chromium,
+the embedded server) waited for a CPU then.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from harness.checks.lag import LagSamples, lag_at, lag_samples, lag_summary, lag_within
+from harness.checks.lag import LagSamples, cpu_waits, lag_at, lag_samples, lag_summary, lag_within
 from harness.checks.results import Verdict, not_applicable, verdict
 from harness.checks.views import Connection, FaultWindow, client_views, fault_windows, heartbeats, payload
 from harness.history import HARNESS, READ_WINDOW_NS, History, Record
@@ -24,6 +25,7 @@ from harness.profile import TargetProfile
 from harness.target import on_this_machine
 
 _ON_THIS_MACHINE = " (or took the CPU from the target on this machine)"
+_WAITED = ", or a process carrying the stream waited for a CPU"
 
 
 class _Span(Enum):
@@ -89,10 +91,12 @@ def check_heartbeat_timing(plan: Plan, history: History) -> Verdict:
     shares_machine = on_this_machine(plan.target)
     rules = _Rules(plan.profile, interval, tolerance, after_sample, fault_windows(history), shares_machine)
     lags = lag_samples(history)
+    waits = cpu_waits(lags)
     tally = _Tally()
     for client in client_views(history):
-        # what stamps this client's records late: the harness's loop, and a browser page's own
-        stamp_lags = lags.get(HARNESS, []) + lags.get(client.name, [])
+        # what stamps this client's records late: the harness's loop, a browser page's own, and
+        # a process carrying the stream on this machine (Toxiproxy, Chromium) that waited for a CPU
+        stamp_lags = lags.get(HARNESS, []) + lags.get(client.name, []) + waits
         for connection in client.connections:
             if connection.responded is not None and connection.status == 200:
                 _judge_connection(rules, f"{client.name}#{connection.number}", connection, history, stamp_lags, tally)
@@ -105,7 +109,8 @@ def check_heartbeat_timing(plan: Plan, history: History) -> Verdict:
     ok = (
         f"{tally.judged} intervals within ±{rules.tolerance * 1000:.0f} ms of {interval:g} s (plus the slack of a"
         f" fault they lay in); {tally.excluded} not judged: a fault's edge touched them; {tally.forgiven} forgiven:"
-        f" the loop that stamped them lagged{_ON_THIS_MACHINE if rules.shares_machine else ''},"
+        f" the loop that stamped them lagged{_ON_THIS_MACHINE if rules.shares_machine else ''}"
+        f"{_WAITED if waits else ''},"
         f" by up to {tally.forgiven_lag * 1000:.0f} ms{note}"
     )
     return verdict([problem + note for problem in tally.problems], ok, **evidence)
@@ -116,13 +121,12 @@ def _judge_connection(
 ) -> None:
     assert connection.responded is not None
     reads = [history.seconds(record) for record in connection.reads]
-    beat_records = heartbeats(connection, rules.profile)
-    beats = [history.seconds(record) for record in beat_records]
-    sent = [_server_stamp(record) for record in beat_records]
+    stamped = [(history.seconds(record), _server_stamp(record)) for record in heartbeats(connection, rules.profile)]
+    beats = [read for read, _ in stamped]
     body = reads[0] if reads else connection.responded
     if beats:
         _first_beat(rules, where, connection.started, body, beats[0], lags, tally)
-    for (start, stop), (sent_at, sent_next) in zip(pairwise(beats), pairwise(sent), strict=True):
+    for (start, sent_at), (stop, sent_next) in pairwise(stamped):
         found = rules.span(start, stop, lags, tally)
         if found is not _Span.EXCLUDED:
             tally.errors.append(stop - start - rules.interval)

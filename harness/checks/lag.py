@@ -7,14 +7,23 @@ import numpy as np
 from harness.history import HARNESS, History, Kind
 
 LagSamples = list[tuple[float, float]]  # (when the sample was taken, how late the loop woke), seconds
+CPU_WAIT = "cpu_wait"  # samples of how long a process carrying streams waited for a CPU: "cpu_wait:ROLE"
 
 
 def lag_samples(history: History) -> dict[str, LagSamples]:
-    """Samples by who took them: the harness (HARNESS), or a browser client's page (its name)."""
+    """Samples by who took them: the harness (HARNESS), a browser client's page (its name), and
+    the run-queue waits of each role of process carrying streams ("cpu_wait:toxiproxy"...), which
+    delay a stamp the way a blocked loop does."""
     samples: dict[str, LagSamples] = {}
-    for record in history.of_kind(Kind.LOOP_LAG):
-        samples.setdefault(record.client, []).append((history.seconds(record), record.lag_us / 1e6))
+    for record in history.of_kind(Kind.LOOP_LAG, Kind.CPU_WAIT):
+        sampler = record.client if record.kind == Kind.LOOP_LAG else f"{CPU_WAIT}:{record.event}"
+        samples.setdefault(sampler, []).append((history.seconds(record), record.lag_us / 1e6))
     return samples
+
+
+def cpu_waits(samples: dict[str, LagSamples]) -> LagSamples:
+    """Every process role's run-queue waits together: any of them may have held a stream back."""
+    return [sample for sampler, taken in samples.items() if sampler.startswith(CPU_WAIT) for sample in taken]
 
 
 def lag_at(samples: LagSamples, stamped: float, after_sample: float) -> float:
@@ -37,9 +46,12 @@ def lag_within(samples: LagSamples, start: float, end: float, after_sample: floa
 def lag_summary(samples: dict[str, LagSamples]) -> dict[str, float]:
     """p99 and max of the harness's loop lag, and of the browser pages' (all pages together), in ms."""
     by_sampler: dict[str, list[float]] = {}
-    for client, taken in samples.items():
-        by_sampler.setdefault("harness" if client == HARNESS else "page", []).extend(lag * 1000 for _, lag in taken)
     evidence = {}
+    for sampler, taken in samples.items():
+        if sampler.startswith(CPU_WAIT):  # only waits of a millisecond or more are kept: no p99
+            evidence[f"{sampler.replace(':', '_')}_max_ms"] = round(max(lag for _, lag in taken) * 1000, 2)
+            continue
+        by_sampler.setdefault("harness" if sampler == HARNESS else "page", []).extend(lag * 1000 for _, lag in taken)
     for sampler, ms in sorted(by_sampler.items()):
         evidence[f"{sampler}_loop_lag_p99_ms"] = round(float(np.percentile(ms, 99)), 2)
         evidence[f"{sampler}_loop_lag_max_ms"] = round(max(ms), 2)

@@ -52,7 +52,7 @@ class FaultWindow:
 def client_views(history: History) -> list[ClientView]:
     views: dict[str, ClientView] = {}
     for record in history.records:
-        if record.client == NEMESIS or record.kind in (Kind.FAULT_START, Kind.FAULT_END, Kind.LOOP_LAG):
+        if record.client == NEMESIS or record.kind in (Kind.FAULT_START, Kind.FAULT_END, Kind.LOOP_LAG, Kind.CPU_WAIT):
             continue
         view = views.setdefault(record.client, ClientView(record.client))
         _add(view, record, history.seconds(record))

@@ -197,6 +197,10 @@ class HistoryBuilder:
         """A lag sample of the harness's event loop, or of the page of client `sampler`."""
         self.add(t, Kind.LOOP_LAG, client=sampler, lag_us=lag_us)
 
+    def cpu_wait(self, t: float, waited_us: int, role: str = "toxiproxy") -> None:
+        """The longest run-queue wait of a process carrying streams (`role`) in the sample taken at `t`."""
+        self.add(t, Kind.CPU_WAIT, client=HARNESS, event=role, lag_us=waited_us)
+
     def display(
         self, t: float, answer: str | None = None, trace_id: str = TRACE, states: list[str] | None = None
     ) -> None:
