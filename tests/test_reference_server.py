@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import itertools
 import json
 import re
 import signal
@@ -89,9 +88,11 @@ async def test_heartbeats_on_a_fixed_period_while_content_flows(server: Embedded
     received = await read_stream(server.stream_url, LONG, stop=lambda r: len(r.of("heartbeat")) >= 5)
     beats = received.of("heartbeat")
     uptimes = [beat["uptime_seconds"] for beat in beats]
-    intervals = [b - a for a, b in itertools.pairwise(uptimes)]
     interval = TEST_TIMING["heartbeat_interval"]
-    assert all(abs(gap - interval) < 0.05 for gap in intervals), intervals
+    # On a fixed grid: never ahead of it (uptime is rounded to 1 ms). How late a busy machine makes
+    # a beat is a timing claim, measured by bench/ and judged by the catalogue, not asserted here.
+    grid = [uptimes[0] + n * interval for n in range(len(uptimes))]
+    assert all(uptime >= due - 0.002 for uptime, due in zip(uptimes, grid, strict=True)), uptimes
     assert [beat["heartbeat_count"] for beat in beats] == [1, 2, 3, 4, 5]
     assert all(e.event != "heartbeat" or not e.has_id for e in received.events)
     assert beats[-1]["total_chunks"] > 0
