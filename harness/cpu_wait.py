@@ -8,8 +8,9 @@ the harness's loop lag, the largest wait of any one thread of each role since th
 becomes a `cpu_wait` record: evidence the heartbeat check may lean on, bounded by it.
 
 Only the threads a stream goes through count: every thread of Toxiproxy (Go runs a goroutine on
-any of them), a Chromium process's main and IO threads (not its background pools, which may wait
-for seconds at low priority and carry no stream), the embedded server's one event-loop thread.
+any of them) and of a deployment's HAProxy or nginx, a Chromium process's main and IO threads (not
+its background pools, which may wait for seconds at low priority and carry no stream), each
+embedded server instance's one event-loop thread.
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from pathlib import Path
 
 PROC = Path("/proc")
 # Who carries a stream, by the process's name (as /proc/PID/comm cuts it, at 15 characters).
-_ROLE_BY_NAME = {"toxiproxy-serve": "toxiproxy", "chromium": "browser", "chrome": "browser"}
+_ROLE_BY_NAME = {
+    "toxiproxy-serve": "toxiproxy",
+    "chromium": "browser",
+    "chrome": "browser",
+    "haproxy": "balancer",  # a deployment's load balancer, or its buffering proxy
+    "nginx": "balancer",
+}
+_EVERY_THREAD_CARRIES = ("toxiproxy", "balancer")  # Go's threads run any goroutine; a proxy's any connection
 _TARGET_MARK = b"reference_server"  # the embedded reference server: python -m reference_server
 _FIND_EVERY_SECONDS = 0.5  # how often the harness's descendants are listed again (pages start renderers)
 _BROWSER_IO_THREADS = ("Chrome_IOThread", "Chrome_ChildIOT")  # cut at 15 characters, like every name here
@@ -115,6 +123,6 @@ class CpuWaits:
 
 
 def _carries(role: str, pid: int, tid: int, thread_name: str) -> bool:
-    if role == "toxiproxy":
+    if role in _EVERY_THREAD_CARRIES:
         return True
     return tid == pid or (role == "browser" and thread_name in _BROWSER_IO_THREADS)

@@ -43,6 +43,7 @@ def proc(tmp_path: Path) -> FakeProc:
     fake.process(104, 103, "chromium")
     fake.process(105, 100, "python3.11", b"python\x00-m\x00reference_server\x00")
     fake.process(106, 100, "python3.11", b"python\x00-m\x00something_else\x00")
+    fake.process(108, 100, "haproxy")  # a deployment's balancer
     fake.process(200, 1, "chromium")  # someone else's browser
     fake.process(201, 1, "we(ird) name")
     return fake
@@ -68,6 +69,7 @@ def test_only_the_threads_a_stream_goes_through_count(proc: FakeProc) -> None:
         (104, 114, "Chrome_ChildIOT"): 30_000_000,  # a renderer's IO thread
         (105, 115, "asyncio_0"): 900_000_000,  # a thread of the target beside its event loop
         (101, 121, "toxiproxy-serve"): 20_000_000,  # any thread of Toxiproxy may run a goroutine
+        (108, 118, "haproxy"): 7_000_000,  # any thread of the balancer may carry a connection
     }
     for pid, tid, name in threads:
         proc.waited(pid, tid, 0, name)
@@ -75,7 +77,7 @@ def test_only_the_threads_a_stream_goes_through_count(proc: FakeProc) -> None:
     waits.sample(0.0)
     for (pid, tid, name), nanoseconds in threads.items():
         proc.waited(pid, tid, nanoseconds, name)
-    assert waits.sample(0.05) == {"browser": 30_000, "toxiproxy": 20_000}
+    assert waits.sample(0.05) == {"browser": 30_000, "toxiproxy": 20_000, "balancer": 7_000}
 
 
 def test_a_thread_seen_first_counts_from_the_next_sample_and_a_process_that_ended_from_none(proc: FakeProc) -> None:
