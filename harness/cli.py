@@ -477,14 +477,17 @@ def install_toxiproxy(
         str, typer.Option(help="where the releases are (a mirror of GitHub's release downloads)")
     ] = RELEASES_URL,
 ) -> None:
-    """Put the pinned toxiproxy-server where sse-chaos finds it: the release's binary, checked against
-    its pinned SHA-256, or built from source with Go (--from-source). Does nothing when it is there.
+    """Put the pinned toxiproxy-server where sse-chaos finds it: unpacked from the release's archive,
+    checked against its pinned SHA-256 (Linux and macOS, amd64 and arm64), or built from source with
+    Go (--from-source, any platform). Does nothing when it is there.
 
     Examples:
 
-      sse-chaos install-toxiproxy --from-source
+      sse-chaos install-toxiproxy
 
-      sse-chaos install-toxiproxy --dest ~/bin     # where a checksum is pinned for the platform
+      sse-chaos install-toxiproxy --dest ~/bin
+
+      sse-chaos install-toxiproxy --from-source    # elsewhere, or without the download
     """
     if not releases_url.startswith(("https://", "http://")):
         raise _fail(f"--releases-url must be an http(s) URL, not {releases_url[:200]!r}")

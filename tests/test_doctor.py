@@ -29,6 +29,7 @@ from harness.profile import DEFAULT_PROFILE
 from harness.scenario import Scenario
 from harness.target import Target
 from harness.toxiproxy import find_binary
+from harness.toxiproxy.binary import install_hint
 from harness.toxiproxy.server import free_port
 from tests.helpers.toxiproxy import require_toxiproxy
 
@@ -58,8 +59,7 @@ def test_a_toxiproxy_variable_pointing_at_nothing_is_one_missing_line_with_the_f
     assert status == 1
     assert _line(lines, "toxiproxy") == (
         f"missing  toxiproxy        TOXIPROXY_SERVER='{tmp_path / 'absent'}' is not an executable file; fix: point it"
-        " at toxiproxy-server, or unset it; to install one, run `sse-chaos install-toxiproxy --from-source` (needs"
-        " Go 1.23 or newer)"
+        f" at toxiproxy-server, or unset it; to install one, {install_hint()}"
     )
 
 
@@ -68,8 +68,7 @@ def test_no_toxiproxy_anywhere_is_one_missing_line_with_the_fix(tmp_path: Path) 
     assert status == 1
     line = _line(lines, "toxiproxy")
     assert line.startswith(f"missing  toxiproxy        toxiproxy-server not found ($TOXIPROXY_SERVER, PATH, {tmp_path}")
-    assert line.endswith("; fix: run `sse-chaos install-toxiproxy --from-source` (needs Go 1.23 or newer), or set"
-                         " TOXIPROXY_SERVER or TOXIPROXY_URL")  # fmt: skip
+    assert line.endswith(f"; fix: {install_hint()}, or set TOXIPROXY_SERVER or TOXIPROXY_URL")
 
 
 def test_a_chromium_variable_pointing_at_nothing_is_one_missing_line_with_the_fix(tmp_path: Path) -> None:

@@ -24,10 +24,18 @@ TOXIPROXY_VERSION = "2.12.0"
 BINARY_NAME = "toxiproxy-server"
 SERVER_ENV = "TOXIPROXY_SERVER"
 
-# SHA-256 of the release's binaries (github.com/Shopify/toxiproxy, v2.12.0), by platform: the one
-# place they live. A platform missing here is refused by `sse-chaos install-toxiproxy`, which then
-# says to build from source; add one only from the release's own checksums file.
-PINNED_SHA256: dict[str, str] = {}
+# SHA-256 of the release's archives (github.com/Shopify/toxiproxy, v2.12.0,
+# `toxiproxy_2.12.0_{os}_{arch}.tar.gz`), by platform: the one place they live. Copied from the
+# manifest of a well-kept package manager, cashapp/hermit-packages `toxiproxy.hcl`. A wrong one can
+# only make the download refuse, never install something else: the archive is opened only once its
+# SHA-256 is this one. A platform missing here is refused by `sse-chaos install-toxiproxy`, which
+# then says to build from source.
+PINNED_SHA256: dict[str, str] = {
+    "linux-amd64": "65e042d3fc2290c099527bc506446a6fd863a09f113b8944b636ece70221c2b3",
+    "linux-arm64": "ab417dafc77ae8b54ec8461cc5da5180d0465a61dcbda86c72da72ee4ab843b7",
+    "darwin-amd64": "52ac1f99d7204b4b523f910b791bc86318b50ef94822c79a6157606704003ced",
+    "darwin-arm64": "cece3905c06ad84d6b3bb4cd024c344e6466736b2a8cbaf9ef4fe45e62aba9b2",
+}
 
 _SYSTEMS = {"Linux": "linux", "Darwin": "darwin"}
 _MACHINES = {"x86_64": "amd64", "AMD64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
@@ -43,7 +51,7 @@ class FoundBinary:
 
 
 def platform_key(system: str | None = None, machine: str | None = None) -> str:
-    """The release's name for this platform, as in `toxiproxy-server-linux-amd64`."""
+    """The release's name for this platform, as in `linux-amd64`."""
     system = system or platform.system()
     machine = machine or platform.machine()
     return f"{_SYSTEMS.get(system, system.lower())}-{_MACHINES.get(machine, machine.lower())}"
@@ -54,10 +62,13 @@ def cache_folder() -> Path:
     return platformdirs.user_cache_path("sse-chaos") / f"toxiproxy-{TOXIPROXY_VERSION}"
 
 
+FROM_SOURCE_HINT = "run `sse-chaos install-toxiproxy --from-source` (needs Go 1.23 or newer)"
+
+
 def install_hint() -> str:
     if platform_key() in PINNED_SHA256:
         return "run `sse-chaos install-toxiproxy`"
-    return "run `sse-chaos install-toxiproxy --from-source` (needs Go 1.23 or newer)"
+    return FROM_SOURCE_HINT
 
 
 def _executable(path: Path) -> bool:

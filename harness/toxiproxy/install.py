@@ -1,32 +1,42 @@
 """`sse-chaos install-toxiproxy`: the pinned toxiproxy-server into a folder (the user cache unless
-told otherwise), either the release's binary, downloaded and checked against the SHA-256 pinned
-in `binary.py`, or built from source with Go.
+told otherwise), either unpacked from the release's archive, downloaded and checked against the
+SHA-256 pinned in `binary.py` before it is opened, or built from source with Go.
 
-Nothing half-written is ever left as the binary: it is written beside it in the same folder,
-checked, made executable, and only then renamed into place (a rename within a folder is atomic).
+Nothing half-written is ever left as the binary: it is written beside it, in a scratch folder inside
+the same folder, checked, made executable, and only then renamed into place (a rename within a
+file system is atomic); the scratch folder goes on every path.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
 import signal
 import subprocess
+import tarfile
 import tempfile
 import time
-from collections.abc import Iterator
-from pathlib import Path
+import zlib
+from pathlib import Path, PurePosixPath
 
 import httpx
 
 from harness.errors import EnvironmentProblem, Missing
-from harness.toxiproxy.binary import BINARY_NAME, PINNED_SHA256, TOXIPROXY_VERSION, platform_key, version_of
+from harness.toxiproxy.binary import (
+    BINARY_NAME,
+    FROM_SOURCE_HINT,
+    PINNED_SHA256,
+    TOXIPROXY_VERSION,
+    platform_key,
+    version_of,
+)
 
 RELEASES_URL = "https://github.com/Shopify/toxiproxy/releases/download"
 GO_MODULE = "github.com/Shopify/toxiproxy/v2"
-_MAX_DOWNLOAD_BYTES = 128 * 1024 * 1024  # the release's binaries are about 20 MB
+# Far above the release's archive and its toxiproxy-server (the one built here from source is 16 MB).
+_MAX_DOWNLOAD_BYTES = 128 * 1024 * 1024
+_MAX_SERVER_BYTES = 128 * 1024 * 1024
 _DOWNLOAD_SECONDS = 600.0
 _READ_SECONDS = 30.0
 _BUILD_SECONDS = 900.0  # a first build fetches the module and its dependencies
@@ -43,37 +53,27 @@ def install(folder: Path, from_source: bool, releases_url: str = RELEASES_URL) -
 
 
 def release_url(releases_url: str, key: str) -> str:
-    return f"{releases_url.rstrip('/')}/v{TOXIPROXY_VERSION}/{BINARY_NAME}-{key}"
+    """The release's archive for a platform, as in `v2.12.0/toxiproxy_2.12.0_linux_amd64.tar.gz`."""
+    system, _, machine = key.partition("-")
+    return f"{releases_url.rstrip('/')}/v{TOXIPROXY_VERSION}/toxiproxy_{TOXIPROXY_VERSION}_{system}_{machine}.tar.gz"
 
 
 def download_release(folder: Path, releases_url: str = RELEASES_URL) -> Path:
-    """The release's binary for this platform, refused unless its SHA-256 is the pinned one."""
+    """The release's archive for this platform, refused unless its SHA-256 is the pinned one, then its
+    toxiproxy-server, unpacked in a scratch folder inside `folder`, checked and renamed into place."""
     key = platform_key()
-    pinned = PINNED_SHA256.get(key)
-    if pinned is None:
-        raise Missing(
-            f"no SHA-256 of toxiproxy-server {TOXIPROXY_VERSION} is pinned for {key}, so no download is trusted",
-            "run `sse-chaos install-toxiproxy --from-source` (needs Go 1.23 or newer)",
-        )
+    pinned = _trusted_sha256(key)
     url = release_url(releases_url, key)
-    with _staged(folder) as staging:
-        digest = _fetch(url, staging)
+    with tempfile.TemporaryDirectory(dir=folder, prefix=f".{BINARY_NAME}-download.") as scratch:
+        work = Path(scratch)
+        archive = work / "release.tar.gz"
+        digest = _fetch(url, archive)
         if digest != pinned:
             raise EnvironmentProblem(
                 f"{url[:200]!r} sent a file whose SHA-256 is {digest}, not the pinned {pinned}: nothing installed"
             )
-        return _put_in_place(staging, folder / BINARY_NAME)
-
-
-@contextlib.contextmanager
-def _staged(folder: Path) -> Iterator[Path]:
-    """A new file in `folder` for the binary to be written to; removed unless it was renamed into place."""
-    descriptor, name = tempfile.mkstemp(dir=folder, prefix=f".{BINARY_NAME}.")
-    os.close(descriptor)
-    try:
-        yield Path(name)
-    finally:
-        Path(name).unlink(missing_ok=True)
+        _unpack_server(archive, work, url)
+        return _put_in_place(work / BINARY_NAME, folder / BINARY_NAME)
 
 
 def _fetch(url: str, destination: Path) -> str:
@@ -102,6 +102,54 @@ def _fetch(url: str, destination: Path) -> str:
             f"downloading {url[:200]!r} failed ({type(error).__name__}: {str(error)[:200]}): nothing installed"
         ) from None
     return digest.hexdigest()
+
+
+def _trusted_sha256(key: str) -> str:
+    """The pinned SHA-256 of the platform's archive, once it is known the archive can be opened safely."""
+    pinned = PINNED_SHA256.get(key)
+    if pinned is None:
+        raise Missing(
+            f"no SHA-256 of toxiproxy {TOXIPROXY_VERSION}'s archive is pinned for {key}, so no download is trusted",
+            FROM_SOURCE_HINT,
+        )
+    if not hasattr(tarfile, "data_filter"):  # tarfile's extraction filters came with Python 3.11.4
+        raise Missing(
+            "this Python's tarfile has no extraction filters (they came with 3.11.4), so no archive is opened",
+            f"use Python 3.11.4 or newer, or {FROM_SOURCE_HINT}",
+        )
+    return pinned
+
+
+def _unpack_server(archive: Path, work: Path, url: str) -> None:
+    """The archive's toxiproxy-server, and nothing else, written as `work/toxiproxy-server` whatever its
+    path inside: so no name in the archive can reach outside `work`."""
+    try:
+        with tarfile.open(archive, "r:gz") as release:
+            server = _server_member(release, url)
+            release.extract(server.replace(name=BINARY_NAME, deep=False), work, filter="data")
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as error:
+        raise EnvironmentProblem(
+            f"{url[:200]!r} is not a readable .tar.gz ({type(error).__name__}: {str(error)[:200]}): nothing installed"
+        ) from None
+
+
+def _server_member(release: tarfile.TarFile, url: str) -> tarfile.TarInfo:
+    """The first member named toxiproxy-server (at any depth): a regular file of bounded size."""
+    for member in release:
+        if PurePosixPath(member.name).name != BINARY_NAME:
+            continue
+        if not member.isreg():
+            raise EnvironmentProblem(
+                f"{url[:200]!r} holds a {BINARY_NAME} that is not a regular file (a link, a folder or a device):"
+                " nothing installed"
+            )
+        if member.size > _MAX_SERVER_BYTES:
+            raise EnvironmentProblem(
+                f"{url[:200]!r} holds a {BINARY_NAME} of {member.size} bytes, more than {_MAX_SERVER_BYTES}:"
+                " nothing installed"
+            )
+        return member
+    raise EnvironmentProblem(f"{url[:200]!r} holds no {BINARY_NAME}: nothing installed")
 
 
 def build_from_source(folder: Path) -> Path:
