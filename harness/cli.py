@@ -38,6 +38,7 @@ from harness.target import parse_headers
 from reference_server.collector import quiet_collector
 
 if TYPE_CHECKING:
+    from harness.probe import Probe as ProbeResult
     from harness.selftest import RowResult
 
 T = TypeVar("T")
@@ -192,6 +193,52 @@ def _print_results(runs: list[ScenarioRun]) -> None:
         detail = "\n".join(verdict_lines(run, failed_only=True)) or f"passed: {passed}"
         table.add_row(run.name, verdict, detail, f"{run.wall_seconds:.1f}")
     console.print(table)
+
+
+@app.command()
+def probe(
+    url: Annotated[str, typer.Argument(help="the SSE endpoint's URL, http(s)")],
+    profile: Annotated[
+        str | None, typer.Option(help="the request to make (a POST API's body): a profile's name or file")
+    ] = None,
+    header: Annotated[
+        list[str] | None,
+        typer.Option("--header", "-H", help="'Name: value' on every request (repeatable; never shown or written)"),
+    ] = None,
+    write: Annotated[Path | None, typer.Option(help="write the draft profile (TOML) here")] = None,
+    seconds: Annotated[float, typer.Option(min=0.5, max=120, help="how long each request listens at most")] = 10.0,
+) -> None:
+    """Make a few short requests to a target and say what it speaks; draft a profile for it.
+
+    Examples:
+
+      sse-chaos probe http://127.0.0.1:8000/events --write my.toml
+
+      sse-chaos run --target http://127.0.0.1:8000/events --profile my.toml
+
+      sse-chaos probe http://127.0.0.1:8000/v1/chat/completions --profile openai-chat -H "Authorization: Bearer $KEY"
+    """
+    from harness.probe import probe as probe_target
+    from harness.probe import summary_lines
+    from harness.target import Target
+    from harness.transport import new_http_client
+
+    async def probed() -> ProbeResult:
+        async with new_http_client() as http:
+            return await probe_target(http, url, profile, headers, seconds)
+
+    try:
+        headers = parse_headers(header or [], load_profile(profile))
+        Target(url, load_profile(profile))
+        result = asyncio.run(probed())
+        if write is not None:
+            write_atomic(write, result.draft)
+    except HarnessError as error:
+        raise _fail(str(error)) from None
+    for line in summary_lines(result, list(headers.values())):
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
+    if write is not None:
+        out.print(f"draft profile: {write} (then: sse-chaos run --target URL --profile {write})", highlight=False)
 
 
 @app.command("list")
