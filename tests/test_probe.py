@@ -192,3 +192,12 @@ async def test_a_value_given_with_h_is_never_shown_or_written(tmp_path: Path) ->
     assert status == 0, err
     assert "x-echo: ***" in out.lower()
     assert _SECRET not in out + err + written.read_text()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("variant", ["resume-skips", "resume-repeats"])
+async def test_a_feed_that_does_not_go_on_after_the_last_id_does_not_resume(variant: str, tmp_path: Path) -> None:
+    async with dialect_server("live-feed", variant) as base:
+        result, written = await probe_and_write(base + "/events", None, tmp_path)
+    assert result.findings.fields["resume"] is False
+    assert load_profile(str(written)).resume is False
