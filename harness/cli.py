@@ -86,6 +86,9 @@ def run(
     parallel: Annotated[
         int, typer.Option(min=1, max=8, help="scenarios run side by side (one with many clients runs alone)")
     ] = 2,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="every check's detail and evidence, and the latency figures")
+    ] = False,
 ) -> None:
     """Run scenarios through Toxiproxy and check the stream's promises.
 
@@ -117,6 +120,8 @@ def run(
         settings = SessionSettings(target, target_profile, headers, timing, report_dir, report_dir)
         runs = uvloop.run(_run_all(session(settings), scenarios, parallel, report_dir))
         _publish(report_dir, runs)
+        if verbose:
+            _print_verbose(runs)
     except HarnessError as error:
         raise _fail(str(error)) from None
     except (KeyboardInterrupt, asyncio.CancelledError):
@@ -241,6 +246,13 @@ def probe(
         out.print(f"draft profile: {write} (then: sse-chaos run --target URL --profile {write})", highlight=False)
 
 
+def _print_verbose(runs: list[ScenarioRun]) -> None:
+    for run in runs:
+        out.print(f"scenario {run.name}: {run.verdict}", highlight=False, markup=False)
+        for line in verdict_lines(run, evidence=True):
+            out.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+
+
 @app.command("list")
 def list_scenarios() -> None:
     """List the scenario catalogue with what each scenario proves."""
@@ -301,6 +313,9 @@ def compare(
     p99_ms: Annotated[float, typer.Option(help="allowed growth of heartbeat error p99, ms")] = 20.0,
     reconnects: Annotated[int, typer.Option(help="allowed growth of the most reconnections")] = 2,
     duration_ratio: Annotated[float, typer.Option(help="allowed growth of wall time and longest stream")] = 0.25,
+    latency_ms: Annotated[
+        float, typer.Option(help="allowed growth of time to first content and of the p99 gap between chunks, ms")
+    ] = 100.0,
     json_output: Annotated[bool, typer.Option("--json", help="print the changes as JSON")] = False,
 ) -> None:
     """Show what changed between two runs, per scenario and check; exit 1 on a regression.
@@ -310,7 +325,8 @@ def compare(
       sse-chaos compare reports/main reports/latest
     """
     try:
-        changes = compare_runs(load_summary(base), load_summary(new), Thresholds(p99_ms, reconnects, duration_ratio))
+        thresholds = Thresholds(p99_ms, reconnects, duration_ratio, latency_ms=latency_ms)
+        changes = compare_runs(load_summary(base), load_summary(new), thresholds)
     except HarnessError as error:
         raise _fail(str(error)) from None
     regressions = [change for change in changes if change.regression]

@@ -17,6 +17,7 @@ from harness.checks import Status
 from harness.embedded import EmbeddedServer
 from harness.probe import Probe, probe
 from harness.profile import load_profile
+from harness.results import ScenarioRun
 from harness.runner import Runner
 from harness.schedule import run_scenarios
 from harness.target import Target
@@ -47,7 +48,7 @@ async def probe_and_write(url: str, profile: str | None, tmp_path: Path) -> tupl
     return result, written
 
 
-async def baseline_passes(api: ToxiproxyAPI, url: str, profile_path: Path, fields: list[str]) -> None:
+async def baseline_passes(api: ToxiproxyAPI, url: str, profile_path: Path, fields: list[str]) -> ScenarioRun:
     """The written profile validates, and a baseline run with it passes through Toxiproxy."""
     validated = await cli("validate", str(profile_path))
     assert validated == (0, f"{profile_path}: ok\n", ""), validated
@@ -58,6 +59,8 @@ async def baseline_passes(api: ToxiproxyAPI, url: str, profile_path: Path, field
     failed = {result.name: result.detail for result in run.results if result.status == Status.FAIL}
     assert failed == {}
     assert any(result.status == Status.PASS for result in run.results)
+    assert "first_content_p50_ms" in run.figures.values, run.figures.absent
+    return run
 
 
 @pytest.mark.asyncio
@@ -93,7 +96,10 @@ async def test_probe_finds_the_reference_contract(api: ToxiproxyAPI, server: Emb
     assert found["interval_header"] == "X-Heartbeat-Interval"
     assert result.extends == "robust-stream"
     assert load_profile(str(written)).model_dump(exclude={"name"}) == load_profile(None).model_dump(exclude={"name"})
-    await baseline_passes(api, server.stream_url, written, [])
+    run = await baseline_passes(api, server.stream_url, written, [])
+    assert run.history.baseline is not None
+    assert run.history.baseline.whole_s is not None  # the baseline is timed: the extra time faults cost
+    assert run.figures.values["extra_ms"] < run.figures.values["whole_answer_p50_ms"]
 
 
 async def cli(*arguments: str) -> tuple[int, str, str]:
