@@ -208,10 +208,11 @@ def test_a_resume_failure_with_x_stream_id_or_without_another_header_fails() -> 
     assert found("headers", builder.history)[:2] == (Status.FAIL, detail)
 
 
-def test_an_error_for_a_stream_still_needs_x_stream_id() -> None:
+@pytest.mark.parametrize("code", ["slow_consumer", "unknown_stream"])
+def test_an_error_for_a_stream_still_needs_x_stream_id(code: str) -> None:
     builder = HistoryBuilder()
     builder.connect(0.0, headers_without("x-stream-id"))
-    error = {"stream_id": STREAM, "trace_id": TRACE, "code": "slow_consumer", "message": "m", "retryable": False}
+    error = {"stream_id": STREAM, "trace_id": TRACE, "code": code, "message": "m", "retryable": False}
     builder.event(0.01, "error", json.dumps(error))
     assert found("headers", builder.history)[:2] == (Status.FAIL, "c0#0: missing x-stream-id")
 

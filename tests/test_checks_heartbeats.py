@@ -476,6 +476,20 @@ def test_the_lag_note_names_the_loop_that_lagged_most_the_harness_s_on_a_tie(
     assert found("heartbeat_timing", builder.ordered())[1] == passed(4) + NOTE.format(whose)
 
 
+def test_the_lag_summary_gives_the_longest_cpu_wait_of_each_carrier_in_milliseconds() -> None:
+    samples = {
+        "cpu_wait:toxiproxy": [(0.1, 0.0123456), (0.2, 0.002)],
+        HARNESS: [(0.1, 0.001234)],
+        "cpu_wait:target": [(0.3, 0.0045678)],
+    }
+    assert lag_summary(samples) == {
+        "cpu_wait_toxiproxy_max_ms": 12.35,
+        "cpu_wait_target_max_ms": 4.57,
+        "harness_loop_lag_p99_ms": 1.23,
+        "harness_loop_lag_max_ms": 1.23,
+    }
+
+
 def test_the_lag_summary_gives_the_harness_s_lag_and_all_pages_together_in_milliseconds() -> None:
     samples = {
         HARNESS: [(0.1, 0.001234), (0.2, 0.005678), (0.3, 0.012345)],

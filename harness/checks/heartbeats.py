@@ -121,13 +121,12 @@ def _judge_connection(
 ) -> None:
     assert connection.responded is not None
     reads = [history.seconds(record) for record in connection.reads]
-    beat_records = heartbeats(connection, rules.profile)
-    beats = [history.seconds(record) for record in beat_records]
-    sent = [_server_stamp(record) for record in beat_records]
+    stamped = [(history.seconds(record), _server_stamp(record)) for record in heartbeats(connection, rules.profile)]
+    beats = [read for read, _ in stamped]
     body = reads[0] if reads else connection.responded
     if beats:
         _first_beat(rules, where, connection.started, body, beats[0], lags, tally)
-    for (start, stop), (sent_at, sent_next) in zip(pairwise(beats), pairwise(sent), strict=True):
+    for (start, sent_at), (stop, sent_next) in pairwise(stamped):
         found = rules.span(start, stop, lags, tally)
         if found is not _Span.EXCLUDED:
             tally.errors.append(stop - start - rules.interval)
