@@ -243,7 +243,8 @@ def probe(
     for line in summary_lines(result, list(headers.values())):
         out.print(line, highlight=False, markup=False, soft_wrap=True)
     if write is not None:
-        out.print(f"draft profile: {write} (then: sse-chaos run --target URL --profile {write})", highlight=False)
+        said = f"draft profile: {write} (then: sse-chaos run --target URL --profile {write})"
+        out.print(said, highlight=False, markup=False, soft_wrap=True)
 
 
 def _print_verbose(runs: list[ScenarioRun]) -> None:

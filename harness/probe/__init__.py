@@ -73,7 +73,10 @@ def summary_lines(result: Probe, secrets: list[str]) -> list[str]:
     names = sorted({event.event for event in listening.events})
     lines.append(f"events named: {', '.join(printable(name, 60) for name in names[:20])}")
     lines += result.findings.notes
-    lines += [f"{name}: {result.findings.why[name]}" for name in result.findings.why]
+    fields_by_why: dict[str, list[str]] = {}
+    for name, why in result.findings.why.items():
+        fields_by_why.setdefault(why, []).append(name)
+    lines += [f"{', '.join(names)}: {why}" for why, names in fields_by_why.items()]
     lines.append(
         f"draft extends {result.extends!r}"
         if result.extends != DEFAULT_PROFILE.name
