@@ -100,7 +100,9 @@ def _baseline(figures: Figures, history: History, wholes: list[float]) -> None:
     baseline = history.baseline
     keys = ("baseline_first_content_ms", "baseline_whole_answer_ms")
     if baseline is None or baseline.whole_s is None or baseline.first_content_s is None:
-        why = (baseline.failure if baseline is not None else None) or "no fault-free baseline was timed"
+        why = "no fault-free baseline was timed"
+        if baseline is not None:
+            why = baseline.failure or f"{why}: it is fetched where answers are compared (deterministic, answer text)"
         figures.lack(keys, why)
         if wholes:
             figures.lack(("extra_ms",), why)

@@ -3,11 +3,15 @@ to measure and absent (saying why) where there is not; `compare` follows them.""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from harness.compare import Thresholds, compare
 from harness.figures import latency_figures
 from harness.history import Baseline, History, Kind
+from harness.report import write_report
 from harness.results import ScenarioRun, summary_of
 from tests.helpers.histories import HistoryBuilder
 from tests.test_checks_dialects import FEED, restarted, with_profile
@@ -107,3 +111,23 @@ def test_compare_calls_a_rise_in_first_content_or_p99_gap_beyond_the_threshold_a
     changes = compare(summary_with(50.0, 40.0), summary_with(first_content, gap_p99), Thresholds(latency_ms=100.0))
     assert [change.item for change in changes if change.regression] == regressions
     assert {"time to first content p50 ms", "extra time faults cost ms"} <= {change.item for change in changes}
+
+
+def test_a_baseline_fetched_without_an_answer_says_it_is_fetched_where_answers_are_compared() -> None:
+    history = HistoryBuilder().good_stream().history
+    history.baseline = Baseline()
+    assert history.plan is not None
+    figures = latency_figures(history.plan, history)
+    assert figures.absent["extra_ms"].endswith("it is fetched where answers are compared (deterministic, answer text)")
+
+
+def test_the_figures_are_in_the_summary_and_the_report(tmp_path: Path) -> None:
+    history = HistoryBuilder().good_stream().history
+    assert history.plan is not None
+    run = ScenarioRun("s", "", history, figures=latency_figures(history.plan, history))
+    write_report(tmp_path, [run])
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["scenarios"][0]["figures"] == run.figures.to_json()
+    page = (tmp_path / "report.html").read_text()
+    assert f"time to first content p50 ms: {run.figures.values['first_content_p50_ms']:g}" in page
+    assert "baseline&#39;s time to the whole answer ms: absent (no fault-free baseline was timed)" in page
