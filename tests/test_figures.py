@@ -12,7 +12,7 @@ from harness.compare import Thresholds, compare
 from harness.figures import latency_figures
 from harness.history import Baseline, History, Kind
 from harness.report import write_report
-from harness.results import ScenarioRun, summary_of
+from harness.results import ScenarioRun, summary_of, verdict_lines
 from tests.helpers.histories import HistoryBuilder
 from tests.test_checks_dialects import FEED, restarted, with_profile
 
@@ -131,3 +131,12 @@ def test_the_figures_are_in_the_summary_and_the_report(tmp_path: Path) -> None:
     page = (tmp_path / "report.html").read_text()
     assert f"time to first content p50 ms: {run.figures.values['first_content_p50_ms']:g}" in page
     assert "baseline&#39;s time to the whole answer ms: absent (no fault-free baseline was timed)" in page
+
+
+def test_the_verbose_lines_end_with_the_figures() -> None:
+    history = HistoryBuilder().good_stream().history
+    assert history.plan is not None
+    run = ScenarioRun("s", "", history, figures=latency_figures(history.plan, history))
+    lines = verdict_lines(run, evidence=True)
+    assert lines[-len(run.figures.lines()) :] == [f"figure: {line}" for line in run.figures.lines()]
+    assert not any(line.startswith("figure:") for line in verdict_lines(run))
