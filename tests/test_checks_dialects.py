@@ -282,3 +282,42 @@ async def test_a_scenario_proving_the_cap_s_reason_is_not_applicable_where_strea
         "the scenario proves streams are cut at the cap (reason duration_cap), and this target's streams end without"
         " saying why"
     )
+
+
+def test_a_feed_s_completion_names_every_client_and_judges_the_threshold_inclusively() -> None:
+    assert found("completion", with_profile(HistoryBuilder(), FEED).history) == (
+        Status.FAIL,
+        "no client ran",
+        {"outcomes": {}, "problems": 1},
+    )
+    assert found("completion", feed([1], quiet_at_end=0.99).history)[2] == {"outcomes": {"deadline": 1}, "problems": 1}
+    silent = with_profile(HistoryBuilder(), FEED)
+    silent.connect(8.0, headers=HEAD, body_after=None)  # answered, then not a byte
+    silent.add(10.0, Kind.OUTCOME, connection=0, outcome="deadline", detail="no terminal event")
+    assert found("completion", silent.history)[1] == (
+        "c0: nothing received for the last 2.000 s before its deadline (threshold 1 s)"
+    )
+    unfinished = with_profile(HistoryBuilder(), FEED)
+    unfinished.connect(0.0, headers=HEAD)
+    assert found("completion", unfinished.history)[1] == "c0: not connected at its deadline: unfinished ()"
+
+
+def test_a_stream_that_only_ended_is_judged_for_its_empty_answer() -> None:
+    builder = restarted([])
+    assert found("no_loss", builder.history)[1] == "c0: the answer differs from the fault-free baseline"
+
+
+def test_a_feed_s_id_gaps_are_judged_for_every_client_and_odd_ids_quoted_short() -> None:
+    builder = feed([])
+    other = builder.another("c1")
+    other.connect(0.0, headers=HEAD)
+    other.event(0.1, "message", "{}", event_id="1")
+    other.event(0.2, "message", "{}", event_id="3")
+    assert found("no_loss", builder.ordered())[1] == "c1: event id 3 came after 1, where 2 was due"
+    assert found("no_loss", feed([]).history)[:2] == (Status.NOT_APPLICABLE, "no client received an event with an id")
+    odd = feed([1])
+    odd.event(0.5, "message", "{}", event_id="k" * 60)
+    assert (
+        found("no_loss", odd.history)[1]
+        == f"the feed's event ids are not numbers (first: {'k' * 40!r}): a gap cannot be seen"
+    )
