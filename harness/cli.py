@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
+from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -23,7 +24,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 from rich.text import Text
 
-from harness.checks import Status
 from harness.compare import Change, Thresholds, load_summary
 from harness.compare import compare as compare_runs
 from harness.embedded import TIMING_PROFILES
@@ -31,10 +31,13 @@ from harness.errors import HarnessError
 from harness.profile import is_profile_file, load_profile
 from harness.report import load_runs, write_history, write_report
 from harness.report.files import write_atomic
-from harness.results import ScenarioRun, summary_of, verdict_lines
+from harness.results import ScenarioRun, summary_of
+from harness.results_table import results_table
 from harness.scenario import Scenario, find_scenarios, load_scenario
 from harness.schedule import ScenarioRunner, run_scenarios
 from harness.target import parse_headers
+from harness.toxiproxy.binary import TOXIPROXY_VERSION, cache_folder, locate
+from harness.toxiproxy.install import RELEASES_URL, install
 from reference_server.collector import quiet_collector
 
 if TYPE_CHECKING:
@@ -54,6 +57,7 @@ out = Console()
 
 DEFAULT_REPORT_DIR = Path("reports/latest")
 SELFTEST_REPORT_DIR = Path("reports/selftest")
+_VERBOSE_HELP = "each failed check's whole detail, or the passed checks' names; the latency figures"
 
 
 def _fail(message: str) -> typer.Exit:
@@ -86,9 +90,7 @@ def run(
     parallel: Annotated[
         int, typer.Option(min=1, max=8, help="scenarios run side by side (one with many clients runs alone)")
     ] = 2,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="every check's detail and evidence, and the latency figures")
-    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=_VERBOSE_HELP)] = False,
 ) -> None:
     """Run scenarios through Toxiproxy and check the stream's promises.
 
@@ -119,9 +121,7 @@ def run(
         quiet_collector()
         settings = SessionSettings(target, target_profile, headers, timing, report_dir, report_dir)
         runs = uvloop.run(_run_all(session(settings), scenarios, parallel, report_dir))
-        _publish(report_dir, runs)
-        if verbose:
-            _print_verbose(runs)
+        _publish(report_dir, runs, verbose)
     except HarnessError as error:
         raise _fail(str(error)) from None
     except (KeyboardInterrupt, asyncio.CancelledError):
@@ -167,11 +167,14 @@ def _cancel_on_sigterm() -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
 
 
-def _publish(report_dir: Path, runs: list[ScenarioRun]) -> None:
+def _publish(report_dir: Path, runs: list[ScenarioRun], verbose: bool) -> None:
     """Write the report files, show the result table and where report.html is."""
     _frames_on_the_system_allocator()
     html = write_report(report_dir, runs)
-    _print_results(runs)
+    # A log (CI) is wide enough for a failure's first problem; a terminal keeps its own width.
+    (console if console.is_terminal else Console(stderr=True, width=max(console.width, 200))).print(
+        results_table(runs, verbose)
+    )
     console.print(f"report: {html.resolve()}", highlight=False, soft_wrap=True)
 
 
@@ -184,20 +187,6 @@ def _frames_on_the_system_allocator() -> None:
     except ImportError:
         return
     pyarrow.set_memory_pool(pyarrow.system_memory_pool())
-
-
-def _print_results(runs: list[ScenarioRun]) -> None:
-    table = Table(title="sse-chaos results", show_lines=False)
-    table.add_column("scenario")
-    table.add_column("verdict")
-    table.add_column("detail", overflow="fold")
-    table.add_column("s", justify="right")
-    for run in runs:
-        verdict = "[green]pass[/]" if run.passed else f"[bold red]{run.verdict}[/]"
-        passed = ", ".join(r.name for r in run.results if r.status == Status.PASS)
-        detail = "\n".join(verdict_lines(run, failed_only=True)) or f"passed: {passed}"
-        table.add_row(run.name, verdict, detail, f"{run.wall_seconds:.1f}")
-    console.print(table)
 
 
 @app.command()
@@ -247,13 +236,6 @@ def probe(
         out.print(said, highlight=False, markup=False, soft_wrap=True)
 
 
-def _print_verbose(runs: list[ScenarioRun]) -> None:
-    for run in runs:
-        out.print(f"scenario {run.name}: {run.verdict}", highlight=False, markup=False)
-        for line in verdict_lines(run, evidence=True):
-            out.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
-
-
 @app.command("list")
 def list_scenarios() -> None:
     """List the scenario catalogue with what each scenario proves."""
@@ -293,7 +275,10 @@ def schema() -> None:
 
 
 @app.command()
-def report(report_dir: Annotated[Path, typer.Argument(help="a report directory written by `run`")]) -> None:
+def report(
+    report_dir: Annotated[Path, typer.Argument(help="a report directory written by `run`")],
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=_VERBOSE_HELP)] = False,
+) -> None:
     """Re-check a saved run offline and re-render its report."""
     if not report_dir.is_dir():
         raise _fail(f"{report_dir}: no such report directory")
@@ -303,7 +288,7 @@ def report(report_dir: Annotated[Path, typer.Argument(help="a report directory w
         raise _fail(str(error)) from None
     if not runs:
         raise _fail(f"{report_dir}: no saved histories in it")
-    _publish(report_dir, runs)
+    _publish(report_dir, runs, verbose)
     raise typer.Exit(0 if all(run.passed for run in runs) else 1)
 
 
@@ -440,6 +425,89 @@ def serve(
     from reference_server.serve import run as run_server
 
     raise typer.Exit(run_server(host, port, log_level))
+
+
+@app.command()
+def doctor(
+    target: Annotated[str | None, typer.Option(help="also check that this SSE endpoint answers")] = None,
+    profile: Annotated[str | None, typer.Option(help="target profile name or TOML file, for --target")] = None,
+    header: Annotated[
+        list[str] | None, typer.Option("--header", "-H", help="'Name: value' on the request to --target (repeatable)")
+    ] = None,
+) -> None:
+    """Check what a run needs on this machine, one line per item: ok, warning or missing, with how to fix it.
+
+    Exit status: 0 the default run has everything it needs; 1 something it needs is missing;
+    2 a usage error.
+    """
+    from harness import doctor as checkup
+    from harness.target import Target
+
+    try:
+        checked = None
+        if target is not None:
+            target_profile = load_profile(profile)
+            checked = Target(target, target_profile, parse_headers(header or [], target_profile))
+        findings = checkup.examine(checked)
+    except HarnessError as error:
+        raise _fail(str(error)) from None
+    styles = {checkup.Status.OK: "green", checkup.Status.WARNING: "yellow", checkup.Status.MISSING: "bold red"}
+    for finding in findings:
+        out.print(Text(finding.line(), style=styles[finding.status]), soft_wrap=True)
+    raise typer.Exit(checkup.exit_status(findings))
+
+
+@app.command("install-toxiproxy")
+def install_toxiproxy(
+    from_source: Annotated[bool, typer.Option("--from-source", help="build it with Go instead of downloading")] = False,
+    dest: Annotated[Path | None, typer.Option(help="the folder to put it in; default: the user cache")] = None,
+    releases_url: Annotated[
+        str, typer.Option(help="where the releases are (a mirror of GitHub's release downloads)")
+    ] = RELEASES_URL,
+) -> None:
+    """Put the pinned toxiproxy-server where sse-chaos finds it: the release's binary, checked against
+    its pinned SHA-256, or built from source with Go (--from-source). Does nothing when it is there.
+
+    Examples:
+
+      sse-chaos install-toxiproxy --from-source
+
+      sse-chaos install-toxiproxy --dest ~/bin     # where a checksum is pinned for the platform
+    """
+    if not releases_url.startswith(("https://", "http://")):
+        raise _fail(f"--releases-url must be an http(s) URL, not {releases_url[:200]!r}")
+    folder = dest or cache_folder()
+    try:
+        binary, installed = install(folder, from_source, releases_url)
+    except HarnessError as error:
+        raise _fail(str(error)) from None
+    said = f"toxiproxy-server {TOXIPROXY_VERSION} {'installed' if installed else 'is already'} at {binary}"
+    out.print(said, highlight=False, soft_wrap=True)
+    if not _found_first(binary):
+        note = f"note: sse-chaos looks elsewhere first; set TOXIPROXY_SERVER={binary} to use this one"
+        console.print(note, highlight=False, soft_wrap=True)
+
+
+def _found_first(binary: Path) -> bool:
+    try:
+        return locate().path.resolve() == binary.resolve()
+    except HarnessError:
+        return False
+
+
+def _show_version(wanted: bool) -> None:
+    if wanted:
+        out.print(f"sse-chaos {version('sse-chaos')}", highlight=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main(
+    show_version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="print the version and exit")
+    ] = False,
+) -> None:
+    pass
 
 
 if __name__ == "__main__":

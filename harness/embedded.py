@@ -19,7 +19,8 @@ TIMING_PROFILES: dict[str, Mapping[str, float | int]] = {"fast": FAST_TIMING, "s
 
 _READY_PREFIX = b"listening on "
 _START_DEADLINE_SECONDS = 15.0
-_DEFECT = "DEFECT"  # the variable reference_server/config.py reads
+_DEFECT = "DEFECT"  # the variables reference_server/config.py reads
+_REPLAY_STORE = "REPLAY_STORE"
 
 
 @dataclass
@@ -37,21 +38,29 @@ def timing_env(timing: Mapping[str, float | int]) -> dict[str, str]:
     return {name.upper(): f"{value:g}" for name, value in timing.items()}
 
 
-def server_env(timing: Mapping[str, float | int], defect: str | None) -> dict[str, str]:
-    """The child's environment: ours, the timings, and a seeded defect only when one is asked for
-    (a DEFECT left in the user's environment must not break the server a run judges)."""
-    inherited = {name: value for name, value in os.environ.items() if name != _DEFECT}
+def server_env(
+    timing: Mapping[str, float | int], defect: str | None, replay_store: str | None = None
+) -> dict[str, str]:
+    """The child's environment: ours, the timings, and a seeded defect or a replay store only when
+    one is asked for (a DEFECT or REPLAY_STORE left in the user's environment must not change the
+    server a run judges)."""
+    inherited = {name: value for name, value in os.environ.items() if name not in (_DEFECT, _REPLAY_STORE)}
     seeded = {_DEFECT: defect} if defect is not None else {}
-    return inherited | timing_env(timing) | seeded | {"PYTHONUNBUFFERED": "1"}
+    store = {_REPLAY_STORE: replay_store} if replay_store is not None else {}
+    return inherited | timing_env(timing) | seeded | store | {"PYTHONUNBUFFERED": "1"}
 
 
 @asynccontextmanager
 async def embedded_server(
-    timing: Mapping[str, float | int], log_path: Path, log_level: str = "info", defect: str | None = None
+    timing: Mapping[str, float | int],
+    log_path: Path,
+    log_level: str = "info",
+    defect: str | None = None,
+    replay_store: str | None = None,
 ) -> AsyncIterator[EmbeddedServer]:
-    """Start `python -m reference_server --port 0` (with `defect` seeded, reference_server/defects.py),
-    yield once it listens, always stop it."""
-    env = server_env(timing, defect)
+    """Start `python -m reference_server --port 0` (with `defect` seeded, reference_server/defects.py;
+    on `replay_store`, a REPLAY_STORE URL, else in memory), yield once it listens, always stop it."""
+    env = server_env(timing, defect, replay_store)
     with log_path.open("ab") as log:
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "reference_server", "--port", "0", "--log-level", log_level,

@@ -23,6 +23,16 @@ class EnvironmentProblem(HarnessError):
     """Something the run needs is missing or broken (Toxiproxy binary, a port, the target)."""
 
 
+class Missing(EnvironmentProblem):
+    """Something the run needs is not there: what is missing, and how to fix it (`sse-chaos doctor`
+    shows the two apart)."""
+
+    def __init__(self, what: str, fix: str) -> None:
+        super().__init__(f"{what}: {fix}")
+        self.what = what
+        self.fix = fix
+
+
 def describe_validation_error(source: Path | str, error: ValidationError) -> str:
     """One line naming where the problem is (a file, or `-P` on the command line) and each key."""
     problems = []

@@ -13,10 +13,9 @@ from typing import Annotated, Any, Literal
 from jsonpointer import JsonPointer, JsonPointerException
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from harness.catalogue import PROFILES_DIR
 from harness.errors import ConfigurationError, describe_validation_error, read_toml
 from harness.request import RequestShape, merged_tables
-
-PROFILES_DIR = Path(__file__).resolve().parent.parent / "scenarios" / "profiles"
 
 
 def _pointer(text: str) -> str:

@@ -11,14 +11,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from harness.catalogue import CATALOGUE_DIR
 from harness.checks import CHECKS
 from harness.durations import Duration
 from harness.errors import ConfigurationError, load_toml_model
 from harness.faults import Fault as FaultType
 from harness.faults import make_fault
 from harness.request import RequestOverride
-
-CATALOGUE_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
 MAX_BROWSER_CLIENTS = 8
 

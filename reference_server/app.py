@@ -17,7 +17,9 @@ from reference_server.connection import connection_body, log_stream
 from reference_server.metrics import ServerMetrics
 from reference_server.page import PAGE_FILE, PAGE_HEADERS, STATIC_DIR
 from reference_server.request_parsing import BadRequest, parse_last_event_id, parse_stream_request
-from reference_server.streams import LogicalStream, ReplayGap, StreamRegistry, TooManyStreams
+from reference_server.store import open_store
+from reference_server.store.base import ReplayGap, StoreUnavailable
+from reference_server.streams import LogicalStream, StreamRegistry, TooManyStreams
 from reference_server.tracing import trace_id_from_headers
 from reference_server.wire import encode_event, encode_retry
 
@@ -27,7 +29,7 @@ log = logging.getLogger("reference_server")
 def create_app(config: ServerConfig) -> Quart:
     app = Quart(__name__, static_folder=str(STATIC_DIR))
     metrics = ServerMetrics()
-    registry = StreamRegistry(config, metrics)
+    registry = StreamRegistry(config, metrics, open_store(config))
     app.config["SSE_REGISTRY"] = registry
 
     @app.get("/")
@@ -42,8 +44,12 @@ def create_app(config: ServerConfig) -> Quart:
 
     @app.get("/healthz")
     async def healthz() -> Response:
-        status = "draining" if registry.draining else "ok"
-        return _json({"status": status, "open_connections": registry.open_connections}, 200)
+        connections = registry.open_connections
+        try:
+            await registry.store.check()
+        except StoreUnavailable:
+            return _json({"status": StoreUnavailable.code, "open_connections": connections}, 503)
+        return _json({"status": "draining" if registry.draining else "ok", "open_connections": connections}, 200)
 
     @app.get("/metrics")
     async def metrics_page() -> Response:
@@ -63,13 +69,16 @@ def create_app(config: ServerConfig) -> Quart:
         if request.method == "HEAD":
             return Response("", headers=_stream_headers(config, trace_id, None))
         last_event_id = request.headers.get("Last-Event-ID", "")
-        if last_event_id:
-            return await _resume(last_event_id, trace_id)
         try:
-            stream = registry.create(parsed.answer, parsed.user_id, trace_id)
+            if last_event_id:
+                return await _resume(last_event_id, trace_id)
+            stream = await registry.create(parsed.answer, parsed.user_id, trace_id)
         except TooManyStreams as full:
             metrics.rejected.labels(reason="too_many_streams").inc()
             return _error(429, "too_many_streams", str(full), trace_id, retry_after=1)
+        except StoreUnavailable as down:
+            metrics.rejected.labels(reason=down.code).inc()
+            return _error(503, down.code, "the replay store is unavailable; retry shortly", trace_id, retry_after=1)
         log_stream("stream_start", stream, query_chars=len(parsed.answer.query))
         return await _stream_response(stream, -1, stream.trace_id)
 
@@ -78,9 +87,11 @@ def create_app(config: ServerConfig) -> Quart:
             position = parse_last_event_id(last_event_id)
         except BadRequest as bad:
             return await _error_stream(bad.code, str(bad), trace_id)
-        stream = registry.get(position.stream_id)
+        stream = await registry.find(position.stream_id)
         if stream is None:
             return await _error_stream("unknown_stream", "no resumable stream with that id", trace_id)
+        if position.seq > stream.last_seq:
+            await stream.refresh()
         if position.seq > stream.last_seq:
             return await _error_stream("bad_last_event_id", "that event was never sent", trace_id)
         after = config.behaviour.resume_after(position.seq)

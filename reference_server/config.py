@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from reference_server.defects import CORRECT, DEFECTS, Behaviour, Defect
+
+MEMORY_STORE = "memory"
+_REDIS_URL = re.compile(r"redis://(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>[0-9]{1,5})/(?P<db>[0-9]{1,2})")
+_USER_INFO = re.compile(r"(?<=//)[^/]*@")
+_TEXT_FIELDS = ("defect", "replay_store")
 
 
 class ConfigError(ValueError):
@@ -30,6 +36,9 @@ class ServerConfig:
     drain_seconds: float = 5.0
     send_timeout: float = 30.0  # a send blocked this long means the client stopped reading: drop it
     send_buffer_bytes: int = 65536  # kernel send buffer per connection: what a slow reader can pin
+    replay_store: str = MEMORY_STORE  # or redis://HOST:PORT/DB, shared by every instance (store/)
+    stream_lease_seconds: float = 2.0  # a lead that stops renewing is taken over this long after
+    store_timeout: float = 1.0  # bound on every call to a shared store
     defect: Defect | None = None  # seeded on purpose, for `sse-chaos selftest` (defects.py)
 
     @property
@@ -41,10 +50,12 @@ class ServerConfig:
         values: dict[str, float | int | Defect] = {}
         for field in fields(cls):
             raw = environ.get(field.name.upper())
-            if raw is not None and field.name != "defect":
+            if raw is not None and field.name not in _TEXT_FIELDS:
                 values[field.name] = _parse_positive(field.name.upper(), raw, field.type == "int")
         if environ.get("DEFECT"):
             values["defect"] = _defect(environ["DEFECT"])
+        if environ.get("REPLAY_STORE"):
+            values["replay_store"] = _replay_store(environ["REPLAY_STORE"])
         config = cls(**values)  # type: ignore[arg-type]
         config.validate()
         return config
@@ -65,6 +76,7 @@ FAST_TIMING = {
     "stream_resume_ttl": 10.0,
     "retry_ms": 50,
     "send_timeout": 5.0,
+    "stream_lease_seconds": 0.5,
 }
 """Sub-second timings used by the harness's fast profile and by tests."""
 
@@ -73,6 +85,14 @@ def _defect(name: str) -> Defect:
     if name not in DEFECTS:
         raise ConfigError(f"DEFECT {name[:40]!r} is not a seeded defect (known: {', '.join(DEFECTS)})")
     return DEFECTS[name]
+
+
+def _replay_store(url: str) -> str:
+    match = _REDIS_URL.fullmatch(url)
+    if url == MEMORY_STORE or (match and 0 < int(match["port"]) < 65536 and int(match["db"]) < 16):
+        return url
+    shown = _USER_INFO.sub("***@", url)[:80]  # a password in the URL is never echoed
+    raise ConfigError(f"REPLAY_STORE must be 'memory' or redis://HOST:PORT/DB, got {shown!r}")
 
 
 def _parse_positive(name: str, raw: str, integer: bool) -> float | int:

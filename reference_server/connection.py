@@ -3,8 +3,9 @@
 After the retry hint it sends every buffered event past the cursor (a replay and the live
 tail are one loop) and heartbeats on this connection's own schedule. It ends after the
 stream's terminal event (`complete`; the producer in streams.py appends it at the duration
-cap too), after an `error` event when the cursor has left the replay buffer or the server
-drains, or abruptly when one send outlasts SEND_TIMEOUT (or, with a seeded defect, on its own).
+cap too), after an `error` event when the cursor has left the replay buffer, the server
+drains or the replay store fails the stream, or abruptly when one send outlasts SEND_TIMEOUT
+(or, with a seeded defect, on its own).
 
 The view reads everything it needs from the request first: Quart's `request` is not
 available while the body is iterated.
@@ -20,7 +21,8 @@ import time
 from collections.abc import AsyncIterator, Iterator
 
 from reference_server.defects import ConnectionEnd
-from reference_server.streams import LogicalStream, ReplayGap, StoredEvent, StreamRegistry
+from reference_server.store.base import LogBroken, ReplayGap, StoredEvent
+from reference_server.streams import LogicalStream, StreamRegistry
 from reference_server.wire import encode_event, encode_retry
 
 log = logging.getLogger("reference_server")
@@ -54,6 +56,10 @@ async def _frames(stream: LogicalStream, registry: StreamRegistry, after_seq: in
         while True:
             if registry.draining:
                 yield _shutdown_event(stream)
+                metrics.events_sent.labels(type="error").inc()
+                return
+            if stream.broken is not None:
+                yield _broken_event(stream, stream.broken)
                 metrics.events_sent.labels(type="error").inc()
                 return
             now = time.monotonic()
@@ -132,6 +138,10 @@ def _send_deadline(stream: LogicalStream) -> Iterator[None]:
 
 def _shutdown_event(stream: LogicalStream) -> bytes:
     return _stream_error(stream, "shutting_down", "the server is shutting down; resume shortly", retryable=True)
+
+
+def _broken_event(stream: LogicalStream, broken: LogBroken) -> bytes:
+    return _stream_error(stream, broken.code, f"the stream cannot go on here: {broken}", retryable=broken.retryable)
 
 
 def _slow_consumer_event(stream: LogicalStream, reason: str) -> bytes:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from reference_server.package_data import shipped_folder
 
-STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_DIR = shipped_folder("reference_server", "static")
 PAGE_FILE = "index.html"
 # The page and its modules come from this origin only; nothing inline, nothing framed.
 PAGE_HEADERS = {

@@ -74,7 +74,7 @@ async def serve(
     try:
         await server
     finally:
-        registry.close()
+        await registry.close()
 
 
 def _url(host: str, port: int) -> str:

@@ -1,19 +1,22 @@
 """Logical streams: generated once, read by any number of connections over time.
 
-A logical stream owns a producer task that appends events to a bounded replay buffer at
-the content pace, whether or not a client is attached. A connection is only a cursor into
-that buffer, so a resume can neither skip nor repeat an event: there is one source of truth
-and no hand-over between a replay phase and a live phase.
+A logical stream owns a producer task that appends events to its log (store/) at the content
+pace, whether or not a client is attached. A connection is only a cursor into the log's bounded
+buffer, so a resume can neither skip nor repeat an event: there is one source of truth and no
+hand-over between a replay phase and a live phase. With a shared store, an instance that does
+not lead the stream follows the log into the same buffer, and takes over producing at the next
+seq when the lead's lease expires.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
-import itertools
+import logging
 import secrets
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,14 +24,16 @@ from datetime import UTC, datetime
 from reference_server.answer import AnswerRequest
 from reference_server.config import ServerConfig
 from reference_server.metrics import ServerMetrics
+from reference_server.store.base import (
+    TERMINAL_KIND,
+    LeaseLost,
+    LogBroken,
+    StoredEvent,
+    StreamLog,
+    StreamRecord,
+    StreamStore,
+)
 from reference_server.wire import encode_event, event_id
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    seq: int
-    kind: str
-    frame: bytes
 
 
 class TooManyStreams(Exception):
@@ -36,38 +41,64 @@ class TooManyStreams(Exception):
 
 
 _BURST_CHUNKS = 64
+log = logging.getLogger("reference_server")
 
 
-class ReplayGap(Exception):
-    """The requested position has already left the bounded replay buffer."""
+@dataclass
+class _Tally:
+    """What a producer has generated so far: chunks, tokens and the answer's checksum."""
+
+    chunks: int = 0
+    tokens: int = 0
+    digest: hashlib._Hash = field(default_factory=hashlib.sha256)
+
+    def add(self, content: str, tokens: int) -> None:
+        self.chunks += 1
+        self.tokens += tokens
+        self.digest.update(content.encode())
 
 
 @dataclass
 class LogicalStream:
-    stream_id: str
-    trace_id: str
-    user_id: str | None
-    request: AnswerRequest
+    record: StreamRecord
+    log: StreamLog
     config: ServerConfig
     metrics: ServerMetrics
-    started: float = field(default_factory=time.monotonic)
+    started: float = field(init=False)  # the record's wall-clock start on this instance's monotonic clock
     heartbeat_count: int = 0
     total_chunks: int = 0
     total_tokens: int = 0
     terminal: StoredEvent | None = None
+    broken: LogBroken | None = None  # the store failed the stream: connections end with its error
     readers: int = 0
     cap_at: float = field(init=False)  # when the producer ends the stream with duration_cap
-    _buffer: deque[StoredEvent] = field(init=False)
-    _digest: hashlib._Hash = field(default_factory=hashlib.sha256)
     on_finished: Callable[[LogicalStream], None] | None = None
+    on_broken: Callable[[LogicalStream], None] | None = None
     _version: int = 0  # counts appends and wakes
     _waiters: set[asyncio.Future[None]] = field(default_factory=set)
     _producer: asyncio.Task[None] | None = None
     _expiry: asyncio.TimerHandle | None = None
 
     def __post_init__(self) -> None:
-        self._buffer = deque(maxlen=self.config.replay_buffer_events)
+        self.started = time.monotonic() - max(0.0, time.time() - self.record.started_wall)
         self._place_cap(self.started)
+        self._accept(self.log.newest())
+
+    @property
+    def stream_id(self) -> str:
+        return self.record.stream_id
+
+    @property
+    def trace_id(self) -> str:
+        return self.record.trace_id
+
+    @property
+    def user_id(self) -> str | None:
+        return self.record.user_id
+
+    @property
+    def request(self) -> AnswerRequest:
+        return self.record.request
 
     @property
     def finished(self) -> bool:
@@ -89,12 +120,18 @@ class LogicalStream:
         self.cap_at = self.config.behaviour.cap_deadline(self.started, attached, self.config.stream_max_seconds)
 
     def start(self) -> None:
-        self._producer = asyncio.create_task(self._produce(), name=f"produce-{self.stream_id}")
+        self._producer = asyncio.create_task(self._run(), name=f"produce-{self.stream_id}")
 
     def stop(self) -> None:
         if self._producer is not None:
             self._producer.cancel()
         self.cancel_expiry()
+
+    async def stopped(self) -> None:
+        """Wait until the producer has let go of the stream (its lease, in a shared store)."""
+        if self._producer is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._producer
 
     def wake(self) -> None:
         """Wake every connection waiting on this stream (an append does this too)."""
@@ -135,69 +172,105 @@ class LogicalStream:
             self._expiry = None
 
     def events_after(self, seq: int) -> list[StoredEvent]:
-        """Buffered events with a sequence number above `seq`, oldest first."""
-        if not self._buffer or self._buffer[-1].seq <= seq:
-            return []
-        first = self._buffer[0].seq
-        if first > seq + 1:
-            raise ReplayGap(f"event {seq + 1} has left the replay buffer (oldest kept: {first})")
-        wanted = self._buffer[-1].seq - seq  # seqs are contiguous: the newest `wanted` events
-        return list(itertools.islice(reversed(self._buffer), wanted))[::-1]
+        """Kept events with a sequence number above `seq`, oldest first."""
+        return self.log.events_after(seq)
 
     @property
     def last_seq(self) -> int:
-        return self._buffer[-1].seq if self._buffer else -1
+        return self.log.last_seq
 
-    async def _produce(self) -> None:
+    async def refresh(self) -> None:
+        """Keep what the store holds past the buffer now (another instance may have written it)."""
+        await self.log.refresh(self._accept)
+
+    async def _run(self) -> None:
+        """Produce the stream while this instance leads it; follow the store while another does."""
+        try:
+            while not self.finished:
+                await self.log.lead(self._accept)
+                if self.finished:
+                    return
+                if self.last_seq >= 0:
+                    self._log("stream_takeover", logging.INFO, next_seq=self.last_seq + 1)
+                try:
+                    await self.log.while_leading(self._produce(first=self.last_seq + 1))
+                except LeaseLost as lost:
+                    self._log("stream_lease_lost", logging.WARNING, reason=str(lost), last_seq=self.last_seq)
+        except LogBroken as broken:
+            self._log("stream_broken", logging.WARNING, code=broken.code, reason=str(broken))
+            self.broken = broken
+            self.wake()
+            if self.on_broken is not None:
+                self.on_broken(self)
+
+    def _log(self, message: str, level: int, **extra: object) -> None:
+        fields = {"stream_id": self.stream_id, "trace_id": self.trace_id} | extra
+        log.log(level, message, extra={"fields": fields})
+
+    async def _produce(self, first: int) -> None:
+        """Generate the answer from its start, appending from position `first` on (the events
+        before it are in the log already: another instance produced them)."""
         delay = self.config.chunk_delay_ms / 1000
         chunk_seqs = self.config.behaviour.chunk_seqs
+        tally = _Tally()
         # The answer's generator (a seeded Random, 2.6 KB) is made when the first chunk is due:
         # a stream that is only waiting holds none (bench/idle_streams.py measures memory per stream).
         await asyncio.sleep(max(0.0, min(self.started + delay, self.cap_at) - time.monotonic()))
         for index, chunk in enumerate(self.request.chunks()):
-            due = min(self.started + (index + 1) * delay, self.cap_at)
-            now = time.monotonic()
-            if due > now:
-                await asyncio.sleep(due - now)
-            elif index % _BURST_CHUNKS == 0:
-                # Behind schedule: produce what is due without waking the connections per
-                # chunk (they send it as one write), but let the loop run now and then.
-                await asyncio.sleep(0)
-            if time.monotonic() >= self.cap_at:
-                self._finish("duration_cap")
-                return
+            if tally.chunks >= first:  # a chunk to produce now, not one to count again
+                due = min(self.started + (index + 1) * delay, self.cap_at)
+                now = time.monotonic()
+                if due > now:
+                    await asyncio.sleep(due - now)
+                elif index % _BURST_CHUNKS == 0:
+                    # Behind schedule: produce what is due without waking the connections per
+                    # chunk (they send it as one write), but let the loop run now and then.
+                    await asyncio.sleep(0)
+                if time.monotonic() >= self.cap_at:
+                    await self._finish("duration_cap", tally)
+                    return
             for seq in chunk_seqs(index):
-                self._append_chunk(seq, chunk.content, chunk.tokens)
-        self._finish("finished")
+                await self._append_chunk(seq, chunk.content, chunk.tokens, tally, first)
+        await self._finish("finished", tally)
 
-    def _append_chunk(self, seq: int, content: str, tokens: int) -> None:
-        position = self.total_chunks  # the event id's number; only a defect gives the payload another seq
-        self.total_chunks += 1
-        self.total_tokens += tokens
-        self._digest.update(content.encode())
+    async def _append_chunk(self, seq: int, content: str, tokens: int, tally: _Tally, first: int) -> None:
+        position = tally.chunks  # the event id's number; only a defect gives the payload another seq
+        tally.add(content, tokens)
+        if position < first:
+            return
         data = self._base() | {"seq": seq, "content": content, "tokens": tokens}
-        self._append(StoredEvent(position, "content_chunk", encode_event("content_chunk", data, self._id(position))))
+        frame = encode_event("content_chunk", data, self._id(position))
+        await self._append(StoredEvent(position, "content_chunk", frame, tally.chunks, tally.tokens))
 
-    def _finish(self, reason: str) -> None:
-        seq = self.total_chunks
+    async def _finish(self, reason: str, tally: _Tally) -> None:
+        seq = tally.chunks
         data = self._base() | {
             "reason": reason,
             "duration": round(self.uptime(), 3),
-            "total_chunks": self.total_chunks,
-            "total_tokens": self.total_tokens,
-            "content_sha256": self._digest.hexdigest(),
+            "total_chunks": tally.chunks,
+            "total_tokens": tally.tokens,
+            "content_sha256": tally.digest.hexdigest(),
             "sources": self.request.sources(),
         }
-        frame = encode_event("complete", self.config.behaviour.complete_data(data), self._id(seq))
-        self.terminal = StoredEvent(seq, "complete", frame)
-        self._append(self.terminal)
+        frame = encode_event(TERMINAL_KIND, self.config.behaviour.complete_data(data), self._id(seq))
+        await self._append(StoredEvent(seq, TERMINAL_KIND, frame, tally.chunks, tally.tokens))
         if reason == "duration_cap":
             self.metrics.caps_reached.inc()
-        if self.on_finished is not None:
-            self.on_finished(self)
 
-    def _append(self, event: StoredEvent) -> None:
-        self._buffer.append(event)
+    async def _append(self, event: StoredEvent) -> None:
+        await self.log.append(event)
+        self._accept([event])
+
+    def _accept(self, events: list[StoredEvent]) -> None:
+        """Events now in the log (appended here or by another instance): totals, end, wake readers."""
+        if not events:
+            return
+        newest = events[-1]
+        self.total_chunks, self.total_tokens = newest.total_chunks, newest.total_tokens
+        if newest.kind == TERMINAL_KIND:
+            self.terminal = newest
+            if self.on_finished is not None:
+                self.on_finished(self)
         self.wake()
 
     def heartbeat_data(self) -> dict[str, object]:
@@ -221,11 +294,12 @@ class LogicalStream:
 
 
 class StreamRegistry:
-    """Every live or recently ended logical stream, with the server's limits."""
+    """Every live or recently ended logical stream this instance serves, with the server's limits."""
 
-    def __init__(self, config: ServerConfig, metrics: ServerMetrics) -> None:
+    def __init__(self, config: ServerConfig, metrics: ServerMetrics, store: StreamStore) -> None:
         self.config = config
         self.metrics = metrics
+        self.store = store
         self.draining = False
         self._streams: dict[str, LogicalStream] = {}
         self._unfinished: dict[str, str | None] = {}  # stream id -> user id, for the limits
@@ -241,19 +315,36 @@ class StreamRegistry:
     def open_connections(self) -> int:
         return self._connections
 
-    def get(self, stream_id: str) -> LogicalStream | None:
-        return self._streams.get(stream_id)
+    async def find(self, stream_id: str) -> LogicalStream | None:
+        """The stream, served here already or kept in a shared store by another instance."""
+        stream = self._streams.get(stream_id)
+        if stream is not None:
+            return stream
+        opened = await self.store.open(stream_id)
+        if opened is None:
+            return None
+        record, log = opened
+        if stream_id in self._streams:  # another request opened it while this one waited
+            return self._streams[stream_id]
+        self._check_limits(record.user_id)
+        return self._add(record, log)
 
-    def create(self, request: AnswerRequest, user_id: str | None, trace_id: str) -> LogicalStream:
+    async def create(self, request: AnswerRequest, user_id: str | None, trace_id: str) -> LogicalStream:
         self._check_limits(user_id)
+        record = StreamRecord(secrets.token_hex(8), trace_id, user_id, request, time.time())
+        stream = self._add(record, await self.store.create(record))
+        self.metrics.streams_started.inc()
+        return stream
+
+    def _add(self, record: StreamRecord, log: StreamLog) -> LogicalStream:
         stream = LogicalStream(
-            secrets.token_hex(8), trace_id, user_id, request, self.config, self.metrics, on_finished=self._finished
+            record, log, self.config, self.metrics, on_finished=self._finished, on_broken=self._forget
         )
         self._streams[stream.stream_id] = stream
-        self._unfinished[stream.stream_id] = user_id
-        if user_id is not None:
-            self._unfinished_per_user[user_id] += 1
-        self.metrics.streams_started.inc()
+        if not stream.finished:
+            self._unfinished[stream.stream_id] = record.user_id
+            if record.user_id is not None:
+                self._unfinished_per_user[record.user_id] += 1
         self.metrics.logical_streams.set(len(self._streams))
         stream.start()
         return stream
@@ -299,7 +390,8 @@ class StreamRegistry:
     def _forget(self, stream: LogicalStream) -> None:
         self._finished(stream)
         stream.stop()
-        self._streams.pop(stream.stream_id, None)
+        if self._streams.get(stream.stream_id) is stream:
+            del self._streams[stream.stream_id]
         self.metrics.logical_streams.set(len(self._streams))
 
     async def drain(self, within_seconds: float) -> bool:
@@ -313,9 +405,14 @@ class StreamRegistry:
             return False
         return True
 
-    def close(self) -> None:
-        for stream in list(self._streams.values()):
+    async def close(self) -> None:
+        """Stop every stream, wait (bounded) until each has let go of the store, then close it."""
+        streams = list(self._streams.values())
+        for stream in streams:
             self._forget(stream)
+        if streams:
+            await asyncio.wait([asyncio.ensure_future(s.stopped()) for s in streams], timeout=self.config.store_timeout)
+        await self.store.close()
 
 
 def _settle(waiter: asyncio.Future[None]) -> None:

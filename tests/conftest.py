@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from harness.deploy.redis import redis_server
 from harness.embedded import EmbeddedServer, embedded_server
-from harness.toxiproxy import ToxiproxyAPI, ToxiproxyError, toxiproxy
+from harness.toxiproxy import ToxiproxyAPI, ToxiproxyError, find_binary, toxiproxy
+from tests.helpers.redis import require_redis
 from tests.helpers.servers import TEST_TIMING, ServerFactory
 from tests.helpers.toxiproxy import require_toxiproxy
 
@@ -39,6 +41,13 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Embe
 _proxy_numbers = itertools.count()
 
 
+@pytest.fixture(scope="session")
+def toxiproxy_server() -> Path:
+    """The binary the suite found, before any test moved HOME (pytester does, and with it the user cache)."""
+    require_toxiproxy()
+    return find_binary()
+
+
 @pytest_asyncio.fixture(scope="module")
 async def api(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ToxiproxyAPI]:
     """A Toxiproxy server of the test module's own, stopped after it."""
@@ -57,3 +66,11 @@ async def proxy(api: ToxiproxyAPI) -> AsyncIterator[str]:
     finally:
         with contextlib.suppress(ToxiproxyError):
             await api.delete_proxy(name)
+
+
+@pytest_asyncio.fixture(scope="module")
+async def redis_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """A real redis-server of the test module's own (`redis://127.0.0.1:PORT/0`), stopped after it."""
+    require_redis()
+    async with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url

@@ -69,8 +69,8 @@ async def context(chromium: Chromium) -> AsyncIterator[BrowserContext]:
 def test_a_missing_chromium_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("SSE_CHAOS_CHROMIUM", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(EnvironmentProblem, match="run scripts/install-chromium or set SSE_CHAOS_CHROMIUM"):
-        find_chromium()
+    with pytest.raises(EnvironmentProblem, match=r"playwright install chromium`, or set SSE_CHAOS_CHROMIUM$"):
+        find_chromium(lambda: str(tmp_path / "no-playwright-browser"))
     monkeypatch.setenv("SSE_CHAOS_CHROMIUM", str(tmp_path / "absent"))
     with pytest.raises(EnvironmentProblem, match="is not an executable file"):
         find_chromium()

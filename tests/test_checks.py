@@ -226,6 +226,9 @@ def test_headers_pass_says_how_many_responses_carried_them() -> None:
         "2 responses carried every required header",
         {"responses": 2},
     )
+    single = HistoryBuilder()
+    single.connect(0.0)
+    assert found("headers", single.history)[1] == "1 response carried every required header"
 
 
 def test_a_response_recorded_without_headers_lacks_every_one() -> None:
@@ -275,7 +278,7 @@ def test_page_display_passes_a_page_that_showed_the_answer_once_and_recovered() 
     builder.display(1.0, states=RECOVERED)
     assert found("page_display", builder.history) == (
         Status.PASS,
-        "1 pages showed the whole answer once",
+        "1 page showed the whole answer once",
         {"pages": 1},
     )
 

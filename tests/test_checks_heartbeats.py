@@ -38,6 +38,18 @@ def passed(judged: int, tolerance_ms: int = 125, excluded: int = 0, forgiven: in
 # --- intervals and their tolerance --------------------------------------------------------------
 
 
+def test_one_judged_interval_is_said_in_the_singular() -> None:
+    builder = HistoryBuilder(chunks=1)
+    builder.connect(0.0, responds_after=0.0)
+    builder.heartbeats(0.25)
+    builder.complete(0.25)
+    assert found("heartbeat_timing", builder.history)[1].startswith("2 intervals within")
+    builder = HistoryBuilder(chunks=1)
+    builder.connect(0.0, responds_after=0.0)
+    builder.complete(0.25)
+    assert found("heartbeat_timing", builder.history)[1].startswith("1 interval within")
+
+
 def test_heartbeat_timing_fails_when_a_heartbeat_is_skipped() -> None:
     builder = HistoryBuilder(chunks=2)
     builder.connect(0.0)

@@ -16,7 +16,7 @@ from tests.helpers.histories import HEADERS, STREAM, TRACE, HistoryBuilder, foun
 def test_no_duplicates_fails_even_when_the_client_dropped_the_copy() -> None:
     builder = HistoryBuilder().good_stream()
     builder.chunk(0.95, 3, dropped=True)
-    detail = f"c0: 1 event ids sent twice, first '{STREAM}:3'; c0: content seq 3 sent twice (1 seqs repeated)"
+    detail = f"c0: 1 event id sent twice, first '{STREAM}:3'; c0: content seq 3 sent twice (1 seq repeated)"
     assert found("no_duplicates", builder.history) == (
         Status.FAIL,
         detail,
@@ -27,7 +27,7 @@ def test_no_duplicates_fails_even_when_the_client_dropped_the_copy() -> None:
 def test_an_event_id_sent_twice_fails_without_a_content_seq() -> None:
     builder = HistoryBuilder().good_stream()
     builder.complete(1.05)  # the terminal event (no seq) sent again under its id
-    assert found("no_duplicates", builder.history)[1] == f"c0: 1 event ids sent twice, first '{STREAM}:8'"
+    assert found("no_duplicates", builder.history)[1] == f"c0: 1 event id sent twice, first '{STREAM}:8'"
 
 
 def test_a_repeated_event_id_is_quoted_to_its_first_80_characters() -> None:
@@ -35,13 +35,13 @@ def test_a_repeated_event_id_is_quoted_to_its_first_80_characters() -> None:
     builder.connect(0.0)
     for t in (0.1, 0.2):
         builder.event(t, "notice", "{}", event_id="x" * 100)
-    assert found("no_duplicates", builder.history)[1] == f"c0: 1 event ids sent twice, first {'x' * 80!r}"
+    assert found("no_duplicates", builder.history)[1] == f"c0: 1 event id sent twice, first {'x' * 80!r}"
 
 
 def test_a_content_seq_repeated_under_a_new_id_fails() -> None:
     builder = HistoryBuilder().good_stream()
     builder.event(0.97, "content_chunk", json.dumps({"seq": 3, "content": " word3"}), event_id="other:3")
-    assert found("no_duplicates", builder.history)[1] == "c0: content seq 3 sent twice (1 seqs repeated)"
+    assert found("no_duplicates", builder.history)[1] == "c0: content seq 3 sent twice (1 seq repeated)"
 
 
 def test_no_duplicates_counts_the_ids_and_seqs_of_every_client() -> None:
@@ -94,6 +94,14 @@ def test_a_wrong_total_chunks_fails_even_with_the_right_checksum() -> None:
     assert found("no_loss", builder.history)[1] == "c0: got 2 chunks, the server says 3"
 
 
+def test_one_chunk_is_said_in_the_singular() -> None:
+    builder = HistoryBuilder(chunks=1)
+    builder.connect(0.0)
+    builder.chunk(0.1, 0)
+    builder.complete(0.3, total=2)
+    assert found("no_loss", builder.history)[1] == "c0: got 1 chunk, the server says 2"
+
+
 def test_a_chunk_without_content_adds_nothing_to_the_answer() -> None:
     builder = HistoryBuilder(chunks=2)
     builder.connect(0.0)
@@ -131,7 +139,7 @@ def cut_answer(capped: bool) -> HistoryBuilder:
 def test_an_answer_cut_short_by_the_cap_or_a_fault_passes_when_it_begins_the_baseline(capped: bool) -> None:
     assert found("no_loss", cut_answer(capped).history) == (
         Status.PASS,
-        "1 answers re-assembled whole, in order, and equal to the fault-free baseline",
+        "1 answer re-assembled whole, in order, and equal to the fault-free baseline",
         {"clients_verified": 1, "compared_with_baseline": True},
     )
 
@@ -192,13 +200,13 @@ def test_trace_propagation_fails_when_an_event_carries_another_trace() -> None:
     builder = HistoryBuilder()
     builder.connect(0.0)
     builder.chunk(0.1, 0, trace="c" * 32)
-    assert found("trace_propagation", builder.history)[1] == "c0: 2 different trace ids over 1 responses"
+    assert found("trace_propagation", builder.history)[1] == "c0: 2 different trace ids over 1 response"
 
 
 def test_a_dropped_duplicate_under_another_trace_fails() -> None:
     builder = HistoryBuilder().good_stream()
     builder.chunk(0.95, 3, trace="d" * 32, dropped=True)
-    assert found("trace_propagation", builder.history)[1] == "c0: 2 different trace ids over 1 responses"
+    assert found("trace_propagation", builder.history)[1] == "c0: 2 different trace ids over 1 response"
 
 
 def test_a_reconnection_without_the_trace_header_fails() -> None:
@@ -244,4 +252,7 @@ def test_trace_propagation_counts_the_clients_that_got_a_200_response() -> None:
         Status.PASS,
         "2 clients kept one trace id throughout",
         {"clients": 2},
+    )
+    assert found("trace_propagation", HistoryBuilder().good_stream().history)[1] == (
+        "1 client kept one trace id throughout"
     )

@@ -72,6 +72,11 @@ def test_completion_says_what_every_client_ended_with(reason: str | None, payloa
     assert found("completion", builder.history) == (Status.PASS, detail, {"outcomes": {"complete": 2}})
 
 
+def test_completion_of_one_client_is_said_in_the_singular() -> None:
+    builder = HistoryBuilder().good_stream().change(expect={"reason": "finished"})
+    assert found("completion", builder.history)[1] == "1 client ended with complete (finished)"
+
+
 def truncated_answer() -> HistoryBuilder:
     """Five of eight chunks, then a self-consistent complete (duration_cap, 5 chunks, their checksum) at 0.8 s."""
     builder = HistoryBuilder().baseline()
@@ -116,7 +121,7 @@ def reconnecting(*reconnections: int, low: int | None, high: int | None) -> Hist
         (1, 1, None, Status.PASS, "reconnections >= 1 for every client"),
         (0, 1, None, Status.FAIL, "c0: 0 reconnections, expected >= 1"),
         (0, None, 0, Status.PASS, "reconnections <= 0 for every client"),
-        (1, None, 0, Status.FAIL, "c0: 1 reconnections, expected <= 0"),
+        (1, None, 0, Status.FAIL, "c0: 1 reconnection, expected <= 0"),
     ],
 )
 def test_reconnections_are_held_to_their_bounds_inclusive(

@@ -16,13 +16,12 @@ import httpx
 import pytest
 
 from harness.checks import Status
-from harness.errors import EnvironmentProblem
 from harness.history import HARNESS, History, Kind
 from harness.profile import DEFAULT_PROFILE
 from harness.runner import Runner
 from harness.scenario import load_scenario
 from harness.target import Target
-from harness.toxiproxy import find_binary, toxiproxy
+from harness.toxiproxy import toxiproxy
 from harness.transport import new_http_client
 from tests.helpers.broken_server import broken_server
 from tests.helpers.screenshots import assert_not_blank
@@ -88,14 +87,6 @@ async def test_broken_server_fails_the_matching_checks(tmp_path: Path) -> None:
     assert verdicts["no_loss"].status == Status.PASS  # the client dropped the copy: no loss, yet a duplicate
     assert verdicts["completion"].status == Status.PASS
     assert not run.passed
-
-
-def test_missing_toxiproxy_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("harness.toxiproxy.server.PROJECT_BINARY", tmp_path / "absent")
-    monkeypatch.delenv("TOXIPROXY_SERVER", raising=False)
-    monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(EnvironmentProblem, match="toxiproxy-server not found: run scripts/install-toxiproxy"):
-        find_binary()
 
 
 def test_bad_scenario_is_a_usage_error(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ import pytest
 import trustme
 from typer.testing import CliRunner
 
+from harness.catalogue import CATALOGUE_DIR
 from harness.checks import Status
 from harness.cli import app
 from harness.errors import ConfigurationError, EnvironmentProblem
@@ -155,7 +156,7 @@ def test_the_proxy_dials_the_target_s_host_and_port(url: str, address: str) -> N
 
 
 def test_browser_clients_refuse_an_https_target_in_one_line() -> None:
-    scenario = load_scenario(Path(__file__).parents[1] / "scenarios" / "browser-stall.toml")
+    scenario = load_scenario(CATALOGUE_DIR / "browser-stall.toml")
     target = Target("https://sse.example/s", DEFAULT_PROFILE)
     runner = Runner(target, None, None, chromium=object())  # type: ignore[arg-type]
     proxy = Proxy("p", "127.0.0.1:5555", "sse.example:443", True)

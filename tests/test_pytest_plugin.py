@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
-
-from tests.helpers.toxiproxy import require_toxiproxy
 
 SHORT = 'description = "short"\n[clients]\ncount = 1\nmax_tokens = 8\n'
 
@@ -41,8 +40,10 @@ def test_run_scenario_fixture(sse_run_scenario):
 """
 
 
-def test_scenario_files_and_fixtures(pytester: pytest.Pytester) -> None:
-    require_toxiproxy()
+def test_scenario_files_and_fixtures(
+    toxiproxy_server: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TOXIPROXY_SERVER", str(toxiproxy_server))
     scenarios = pytester.mkdir("scenarios")
     (scenarios / "short.toml").write_text('name = "short"\n' + SHORT)
     (scenarios / "wrong-ending.toml").write_text(

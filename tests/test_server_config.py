@@ -56,3 +56,42 @@ def test_an_unknown_defect_exits_2_naming_the_known_ones() -> None:
     assert len(lines) == 1
     assert "'no-such-defect'" in lines[0]
     assert all(name in lines[0] for name in DEFECTS)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://localhost",
+        "redis://localhost:6379",
+        "redis://localhost:0/0",
+        "redis://localhost:65536/0",
+        "redis://localhost:6379/16",
+        "rediss://localhost:6379/0",
+        "redis://user:secret@localhost:6379/0",
+        "Memory",
+        "redis://localhost:6379/0\x1b[31m",
+    ],
+)
+def test_a_bad_replay_store_exits_2_in_one_line(url: str) -> None:
+    env = os.environ | {"REPLAY_STORE": url}
+    result = subprocess.run(
+        [sys.executable, "-m", "reference_server", "--port", "0"], env=env, capture_output=True, text=True, timeout=20
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("error: REPLAY_STORE must be 'memory' or redis://HOST:PORT/DB, got ")
+    assert "\x1b" not in lines[0]
+    assert "secret" not in lines[0]
+
+
+@pytest.mark.parametrize(
+    "url", ["memory", "redis://127.0.0.1:6379/0", "redis://redis.internal:1/15", "redis://[::1]:6380/3"]
+)
+def test_a_good_replay_store_is_kept(url: str) -> None:
+    assert ServerConfig.from_env({"REPLAY_STORE": url}).replay_store == url
+
+
+def test_the_replay_store_is_memory_unless_the_environment_names_one() -> None:
+    assert ServerConfig.from_env({}).replay_store == "memory"
+    assert ServerConfig.from_env({"REPLAY_STORE": ""}).replay_store == "memory"

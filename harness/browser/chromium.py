@@ -1,7 +1,7 @@
 """Headless Chromium on demand: launched by the first browser client of a run, closed with it.
 
-The browser is the system's Chromium (Debian's `chromium`, or `SSE_CHAOS_CHROMIUM`), driven
-by Playwright; Playwright downloads no browser of its own.
+The browser is `SSE_CHAOS_CHROMIUM`, else the system's Chromium (Debian's `chromium`), else the
+one Playwright installs when asked (`playwright install chromium`); Playwright drives it.
 """
 
 from __future__ import annotations
@@ -12,32 +12,47 @@ import os
 import shlex
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from playwright.async_api import Browser, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
-from harness.errors import EnvironmentProblem
+from harness.errors import EnvironmentProblem, Missing
 
 CHROMIUM_ENV = "SSE_CHAOS_CHROMIUM"
 _NAMES = ("chromium", "chromium-browser")
 _LAUNCH_TIMEOUT_MS = 30_000
 
 
-def find_chromium() -> str:
+@dataclass(frozen=True)
+class FoundChromium:
+    path: str
+    where: str  # how it was found: the variable, PATH or Playwright's own
+
+
+def find_chromium(playwright_browser: Callable[[], str] | None = None) -> FoundChromium:
+    """$SSE_CHAOS_CHROMIUM (an error when it names no executable), else `chromium` on PATH, else
+    Playwright's own Chromium when one was installed (`playwright_browser` says where it would be)."""
     configured = os.environ.get(CHROMIUM_ENV)
     if configured:
         if not os.access(configured, os.X_OK):
-            raise EnvironmentProblem(f"{CHROMIUM_ENV}={configured[:200]} is not an executable file")
-        return configured
+            raise Missing(
+                f"{CHROMIUM_ENV}={configured[:200]!r} is not an executable file",
+                "point it at a Chromium executable, or unset it",
+            )
+        return FoundChromium(configured, f"${CHROMIUM_ENV}")
     for name in _NAMES:
         found = shutil.which(name)
         if found:
-            return found
-    raise EnvironmentProblem(
-        f"browser clients need Chromium and none is on PATH: run scripts/install-chromium or set {CHROMIUM_ENV}"
+            return FoundChromium(found, "PATH")
+    if playwright_browser is not None and os.access(own := playwright_browser(), os.X_OK):
+        return FoundChromium(own, "Playwright's own")
+    raise Missing(
+        f"browser clients need Chromium and none was found (${CHROMIUM_ENV}, PATH, Playwright's own)",
+        f"apt-get install chromium, or `python -m playwright install chromium`, or set {CHROMIUM_ENV}",
     )
 
 
@@ -90,22 +105,29 @@ class Chromium:
         async with self._lock:
             if self._browser is None or not self._browser.is_connected():
                 await self.aclose()
-                self._browser = await self._launch(find_chromium())
+                self._browser = await self._launch()
             return self._browser
 
-    async def _launch(self, executable: str) -> Browser:
-        launcher, setpriv = executable, _setpriv_if_root()
-        if setpriv is not None:
-            self._launcher_folder = tempfile.TemporaryDirectory(prefix="sse-chaos-chromium-")
-            launcher = _without_priority_boost(executable, setpriv, Path(self._launcher_folder.name))
+    async def _launch(self) -> Browser:
         try:
-            self._playwright = await async_playwright().start()
-            return await self._playwright.chromium.launch(
-                executable_path=launcher, args=_launch_args(), timeout=_LAUNCH_TIMEOUT_MS
+            playwright = self._playwright = await async_playwright().start()
+            executable = find_chromium(lambda: playwright.chromium.executable_path).path
+            return await playwright.chromium.launch(
+                executable_path=self._launcher(executable), args=_launch_args(), timeout=_LAUNCH_TIMEOUT_MS
             )
         except PlaywrightError as error:
             await self.aclose()
-            raise EnvironmentProblem(f"cannot start Chromium ({executable}): {first_line(error)}") from None
+            raise EnvironmentProblem(f"cannot start Chromium: {first_line(error)}") from None
+        except EnvironmentProblem:
+            await self.aclose()
+            raise
+
+    def _launcher(self, executable: str) -> str:
+        setpriv = _setpriv_if_root()
+        if setpriv is None:
+            return executable
+        self._launcher_folder = tempfile.TemporaryDirectory(prefix="sse-chaos-chromium-")
+        return _without_priority_boost(executable, setpriv, Path(self._launcher_folder.name))
 
     async def aclose(self) -> None:
         browser, playwright, folder = self._browser, self._playwright, self._launcher_folder

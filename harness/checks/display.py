@@ -11,6 +11,7 @@ from harness.checks.views import ClientView, answer_of, baseline_missing, client
 from harness.history import History
 from harness.plan import Plan
 from harness.profile import TargetProfile
+from harness.wording import counted
 
 
 def check_page_display(plan: Plan, history: History) -> Verdict:
@@ -24,7 +25,7 @@ def check_page_display(plan: Plan, history: History) -> Verdict:
     problems = baseline_missing(history)
     for client in shown:
         problems += [f"{client.name}: {problem}" for problem in _page_problems(client, baseline, profile)]
-    return verdict(problems, f"{len(shown)} pages showed the whole answer once", pages=len(shown))
+    return verdict(problems, f"{counted(len(shown), 'page')} showed the whole answer once", pages=len(shown))
 
 
 def _page_problems(client: ClientView, baseline: str | None, profile: TargetProfile) -> list[str]:

@@ -6,6 +6,7 @@ from harness.checks.results import Verdict, not_applicable, verdict
 from harness.checks.views import Connection, client_views, payload
 from harness.history import History
 from harness.plan import Plan
+from harness.wording import counted
 
 _NUMERIC = ("x-stream-max-seconds", "x-heartbeat-interval", "x-silence-threshold")
 _EXPECTED_VALUES = {"cache-control": "no-cache", "x-accel-buffering": "no"}
@@ -30,7 +31,7 @@ def check_headers(plan: Plan, history: History) -> Verdict:
             problems += [f"{where}: {problem}" for problem in found]
     if responses == 0:
         return not_applicable("no 200 response to inspect")
-    return verdict(problems, f"{responses} responses carried every required header", responses=responses)
+    return verdict(problems, f"{counted(responses, 'response')} carried every required header", responses=responses)
 
 
 def _problems(headers: dict[str, str], required: list[str]) -> list[str]:

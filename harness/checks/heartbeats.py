@@ -23,6 +23,7 @@ from harness.history import HARNESS, History, Record
 from harness.plan import Plan
 from harness.profile import TargetProfile
 from harness.target import on_this_machine
+from harness.wording import counted
 
 _ON_THIS_MACHINE = " (or took the CPU from the target on this machine)"
 _WAITED = ", or a process carrying the stream waited for a CPU"
@@ -106,8 +107,9 @@ def check_heartbeat_timing(plan: Plan, history: History) -> Verdict:
         return not_applicable("no heartbeat interval lay on a healthy link")
     evidence = _evidence(rules, tally) | lag_summary(lags)
     note = _lag_note(evidence, rules.tolerance)
+    judged = counted(tally.judged, "interval")
     ok = (
-        f"{tally.judged} intervals within ±{rules.tolerance * 1000:.0f} ms of {interval:g} s (plus the slack of a"
+        f"{judged} within ±{rules.tolerance * 1000:.0f} ms of {interval:g} s (plus the slack of a"
         f" fault they lay in); {tally.excluded} not judged: a fault's edge touched them; {tally.forgiven} forgiven:"
         f" the loop that stamped them lagged{_ON_THIS_MACHINE if rules.shares_machine else ''}"
         f"{_WAITED if waits else ''},"

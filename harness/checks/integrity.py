@@ -28,6 +28,7 @@ from harness.history import Baseline, History, Record
 from harness.plan import Plan
 from harness.profile import TargetProfile
 from harness.reading import answer_in, ends_stream, is_content, json_of
+from harness.wording import counted
 
 _RESTARTS = "the server restarts rather than resumes (resume = false)"
 
@@ -43,13 +44,13 @@ def check_no_duplicates(plan: Plan, history: History) -> Verdict:
         ids_seen += len(sent)
         repeated = [event_id for event_id, n in Counter(r.event_id for r in sent).items() if n > 1]
         if repeated:
-            problems.append(f"{where}: {len(repeated)} event ids sent twice, first {repeated[0][:80]!r}")
+            problems.append(f"{where}: {counted(len(repeated), 'event id')} sent twice, first {repeated[0][:80]!r}")
         if profile.payload == "protocol":
             seqs = [payload(r).get("seq") for r in received if r.event == profile.content_event]
             seqs_seen += len(seqs)
             twice = sorted(seq for seq, n in Counter(s for s in seqs if isinstance(s, int)).items() if n > 1)
             if twice:
-                problems.append(f"{where}: content seq {twice[0]} sent twice ({len(twice)} seqs repeated)")
+                problems.append(f"{where}: content seq {twice[0]} sent twice ({counted(len(twice), 'seq')} repeated)")
     if ids_seen == seqs_seen == 0:
         return not_applicable("no event id or content seq arrived to compare")
     ok = f"{ids_seen} event ids and {seqs_seen} content seqs, none repeated"
@@ -92,11 +93,11 @@ def check_no_loss(plan: Plan, history: History) -> Verdict:
         problems += [f"{client.name}: {problem}" for problem in found]
         verified += not found
     against = "and equal to the fault-free baseline" if compared else "(no baseline to compare with)"
-    ok = f"{verified} answers re-assembled whole, in order, {against}"
+    ok = f"{counted(verified, 'answer')} re-assembled whole, in order, {against}"
     if profile.resume:
         return verdict(problems, ok, clients_verified=verified, compared_with_baseline=compared)
     restarted = sum(len([c for c in client.connections if c.status == 200]) > 1 for client in judged)
-    ok += f"; {_RESTARTS}: {restarted} clients retried the whole request and kept the final attempt's answer"
+    ok += f"; {_RESTARTS}: {counted(restarted, 'client')} retried the whole request and kept the final attempt's answer"
     evidence = {"clients_verified": verified, "compared_with_baseline": compared, "clients_restarted": restarted}
     return verdict(problems, ok, **evidence)
 
@@ -139,7 +140,7 @@ def _protocol_losses(chunks: list[dict[str, Any]], answer: str, ended: Record | 
     terminal = payload(ended)
     problems = []
     if terminal.get("total_chunks") != len(chunks):
-        problems.append(f"got {len(chunks)} chunks, the server says {terminal.get('total_chunks')}")
+        problems.append(f"got {counted(len(chunks), 'chunk')}, the server says {terminal.get('total_chunks')}")
     if terminal.get("content_sha256") != hashlib.sha256(answer.encode()).hexdigest():
         problems.append("the re-assembled answer does not match content_sha256")
     return problems
@@ -225,14 +226,14 @@ def check_trace_propagation(plan: Plan, history: History) -> Verdict:
         if profile.payload == "protocol":
             ids |= {str(payload(r).get("trace_id")) for r in _received(client)}
         if len(ids) > 1:
-            problems.append(f"{client.name}: {len(ids)} different trace ids over {len(streamed)} responses")
+            problems.append(f"{client.name}: {len(ids)} different trace ids over {counted(len(streamed), 'response')}")
         elif ids:
             traced += 1
         else:
             problems.append(f"{client.name}: no trace id at all")
     if traced == 0 and not problems:
         return not_applicable("no client got a 200 response")
-    return verdict(problems, f"{traced} clients kept one trace id throughout", clients=traced)
+    return verdict(problems, f"{counted(traced, 'client')} kept one trace id throughout", clients=traced)
 
 
 def _trace_per_attempt(header: str, history: History) -> Verdict:

@@ -9,6 +9,7 @@ from harness.checks.views import ClientView, client_views, reason_of, terminal_e
 from harness.history import History
 from harness.plan import Plan
 from harness.target import DEFAULT_SILENCE_SECONDS
+from harness.wording import counted
 
 
 def check_completion(plan: Plan, history: History) -> Verdict:
@@ -35,7 +36,11 @@ def check_completion(plan: Plan, history: History) -> Verdict:
     if not clients:
         problems.append("no client ran")
     ended = f"{wanted} ({reason})" if judge_reason else wanted
-    return verdict(problems, f"all {len(clients)} clients ended with {ended}", outcomes=dict(outcomes))
+    return verdict(
+        problems,
+        f"{'all ' if len(clients) > 1 else ''}{counted(len(clients), 'client')} ended with {ended}",
+        outcomes=dict(outcomes),
+    )
 
 
 def _still_receiving(plan: Plan, history: History) -> Verdict:
@@ -74,7 +79,7 @@ def check_reconnect_bounds(plan: Plan, history: History) -> Verdict:
     if not counts:
         return not_applicable("no client ran")
     problems = [
-        f"{name}: {count} reconnections, expected {_bounds(low, high)}"
+        f"{name}: {counted(count, 'reconnection')}, expected {_bounds(low, high)}"
         for name, count in counts.items()
         if (low is not None and count < low) or (high is not None and count > high)
     ]

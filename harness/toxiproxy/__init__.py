@@ -1,7 +1,8 @@
 """Toxiproxy: the real server as a child process, and a typed client for its API."""
 
 from harness.toxiproxy.api import Proxy, ToxicSpec, ToxiproxyAPI, ToxiproxyError, ToxiproxyUnavailable
-from harness.toxiproxy.server import ToxiproxyServer, find_binary, toxiproxy
+from harness.toxiproxy.binary import find_binary
+from harness.toxiproxy.server import ToxiproxyServer, toxiproxy
 
 __all__ = [
     "Proxy",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import socket
 import tempfile
 from collections.abc import AsyncIterator
@@ -14,21 +13,10 @@ from pathlib import Path
 from harness.errors import EnvironmentProblem
 from harness.processes import stop_process
 from harness.toxiproxy.api import ToxiproxyAPI, ToxiproxyError
+from harness.toxiproxy.binary import find_binary
 
-PROJECT_BINARY = Path(__file__).resolve().parents[2] / ".tools" / "bin" / "toxiproxy-server"
 _READY_DEADLINE_SECONDS = 10.0
 _FAILED_MARKER = "Server finished with error"
-
-
-def find_binary() -> Path:
-    """$TOXIPROXY_SERVER, else the project's .tools/bin, else PATH."""
-    candidates = [os.environ.get("TOXIPROXY_SERVER"), str(PROJECT_BINARY), shutil.which("toxiproxy-server")]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return Path(candidate)
-    raise EnvironmentProblem(
-        "toxiproxy-server not found: run scripts/install-toxiproxy, or set TOXIPROXY_SERVER or TOXIPROXY_URL"
-    )
 
 
 def free_port() -> int:
