@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -26,6 +28,8 @@ from rich.text import Text
 
 from harness.compare import Change, Thresholds, load_summary
 from harness.compare import compare as compare_runs
+from harness.deploy.commands import load_deployment_file
+from harness.deploy.spec import MAX_INSTANCES
 from harness.embedded import TIMING_PROFILES
 from harness.errors import HarnessError
 from harness.profile import is_profile_file, load_profile
@@ -33,7 +37,7 @@ from harness.report import load_runs, write_history, write_report
 from harness.report.files import write_atomic
 from harness.results import ScenarioRun, summary_of
 from harness.results_table import results_table
-from harness.scenario import Scenario, find_scenarios, load_scenario
+from harness.scenario import GROUPS, Scenario, find_scenarios, load_scenario
 from harness.schedule import ScenarioRunner, run_scenarios
 from harness.target import parse_headers
 from harness.toxiproxy.binary import TOXIPROXY_VERSION, cache_folder, locate
@@ -84,6 +88,13 @@ def run(
         ),
     ] = None,
     scenario: Annotated[list[str] | None, typer.Option(help="scenario name or file (repeatable); default: all")] = None,
+    group: Annotated[
+        str, typer.Option(help="the scenarios run by default: catalogue, or deployment (instances behind a proxy)")
+    ] = "catalogue",
+    deployment: Annotated[
+        Path | None,
+        typer.Option(help="with --target: a deployment file, the shell commands process faults run (README)"),
+    ] = None,
     report_dir: Annotated[Path, typer.Option(help="where to write the report")] = DEFAULT_REPORT_DIR,
     timing: Annotated[str, typer.Option(help="embedded server timings: fast or seed")] = "fast",
     json_output: Annotated[bool, typer.Option("--json", help="print summary.json to stdout")] = False,
@@ -100,6 +111,8 @@ def run(
 
       sse-chaos run --scenario network-interruption --scenario stall
 
+      sse-chaos run --group deployment                # 3 instances behind HAProxy, process faults
+
       sse-chaos run --target http://127.0.0.1:8000/stream/search --timing seed
 
       sse-chaos run --target https://api.example/stream -H "Authorization: Bearer $TOKEN"
@@ -108,6 +121,10 @@ def run(
     """
     if timing not in TIMING_PROFILES:
         raise _fail(f"--timing must be one of {', '.join(TIMING_PROFILES)}, not {timing!r}")
+    if group not in GROUPS:
+        raise _fail(f"--group must be one of {', '.join(GROUPS)}, not {group!r}")
+    if deployment is not None and target is None:
+        raise _fail("--deployment describes the deployment behind your --target: give both")
     # Here, not at the top: `report`, `list` and `compare` need neither the browser nor the runner.
     import uvloop
 
@@ -116,10 +133,13 @@ def run(
     try:
         target_profile = load_profile(profile, profile_field or [])
         headers = parse_headers(header or [], target_profile)
-        scenarios = [load_scenario(path) for path in find_scenarios(scenario or [])]
+        scenarios = [load_scenario(path) for path in find_scenarios(scenario or [], GROUPS[group])]
+        commands = load_deployment_file(deployment) if deployment is not None else None
         report_dir.mkdir(parents=True, exist_ok=True)
         quiet_collector()
-        settings = SessionSettings(target, target_profile, headers, timing, report_dir, report_dir)
+        settings = SessionSettings(
+            target, target_profile, headers, timing, report_dir, report_dir, deployment_file=commands
+        )
         runs = uvloop.run(_run_all(session(settings), scenarios, parallel, report_dir))
         _publish(report_dir, runs, verbose)
     except HarnessError as error:
@@ -241,13 +261,15 @@ def list_scenarios() -> None:
     """List the scenario catalogue with what each scenario proves."""
     table = Table(show_lines=True)
     table.add_column("scenario")
+    table.add_column("group")
     table.add_column("clients", justify="right")
     table.add_column("what it proves", overflow="fold")
     try:
-        for path in find_scenarios([]):
-            scenario = load_scenario(path)
-            clients = f"{scenario.client_count}" + (" browser" if scenario.clients.kind == "browser" else "")
-            table.add_row(scenario.name, clients, scenario.description)
+        for group, directory in GROUPS.items():
+            for path in find_scenarios([], directory):
+                scenario = load_scenario(path)
+                clients = f"{scenario.client_count}" + (" browser" if scenario.clients.kind == "browser" else "")
+                table.add_row(scenario.name, group, clients, scenario.description)
     except HarnessError as error:
         raise _fail(str(error)) from None
     out.print(table)
@@ -420,11 +442,53 @@ def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="0 picks a free port")] = 8000,
     log_level: Annotated[str, typer.Option()] = "info",
+    instances: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=MAX_INSTANCES, help="run N instances sharing Redis behind HAProxy, listening on --host:--port"
+        ),
+    ] = None,
 ) -> None:
-    """Run the reference server (configured by the environment, see README)."""
-    from reference_server.serve import run as run_server
+    """Run the reference server (configured by the environment, see README); with --instances, N of
+    them sharing their replay log on Redis behind a real load balancer, all stopped on exit (Ctrl-C,
+    SIGTERM, an error)."""
+    if instances is None:
+        from reference_server.serve import run as run_server
 
-    raise typer.Exit(run_server(host, port, log_level))
+        raise typer.Exit(run_server(host, port, log_level))
+    import uvloop
+
+    from reference_server.config import ConfigError, ServerConfig
+
+    try:
+        cap = ServerConfig.from_env(os.environ).stream_max_seconds
+        uvloop.run(_serve_deployment(instances, cap, (host, port)))
+    except ConfigError as error:
+        raise _fail(str(error)) from None
+    except HarnessError as error:
+        raise _fail(str(error)) from None
+    except KeyboardInterrupt:  # before the signal handlers were in: everything started is stopped
+        raise typer.Exit(0) from None
+
+
+async def _serve_deployment(instances: int, cap: float, listen: tuple[str, int]) -> None:
+    from harness.deploy.embedded import embedded_deployment
+    from harness.deploy.spec import DeploymentSpec
+
+    stop = asyncio.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(number, stop.set)
+    work_dir = Path(tempfile.mkdtemp(prefix="sse-chaos-serve-"))
+    spec = DeploymentSpec(instances=instances, balancer="haproxy", store="redis")
+    async with embedded_deployment(spec, {"stream_max_seconds": cap}, work_dir, listen=listen) as deployment:
+        print(f"listening on {deployment.base_url}", flush=True)
+        console.print(
+            f"{instances} reference-server instances behind HAProxy, sharing their replay log on Redis (a stream"
+            f" survives the loss of the instance serving it); logs in {work_dir}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        await stop.wait()
 
 
 @app.command()

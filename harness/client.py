@@ -17,6 +17,7 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from http import HTTPStatus
 from typing import Any
 
 import httpx
@@ -245,6 +246,9 @@ class RobustClient:
         )
         if response.status_code == 204:
             raise _Finished(Outcome.HTTP_ERROR, "the server answered 204 No Content: told to stop")
+        if response.status_code == HTTPStatus.SERVICE_UNAVAILABLE and self.last_event_id:
+            # a stream under way met a draining instance, or a store or balancer with none up: it resumes later
+            raise _Reconnect("the server answered HTTP 503 while the stream was under way")
         if response.status_code != 200:
             raise _Finished(Outcome.HTTP_ERROR, f"the server answered HTTP {response.status_code}")
         media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()

@@ -63,6 +63,7 @@ class Kind(StrEnum):
     OUTCOME = "outcome"  # the client finished (outcome: how, detail: why)
     FAULT_START = "fault_start"  # the nemesis applied a fault (event_id: its id, detail: FaultNote JSON)
     FAULT_END = "fault_end"  # the nemesis undid it
+    COMMAND = "command"  # what a deployment did for a process fault (event_id: the fault's id, detail: what)
     LOOP_LAG = "loop_lag"  # an event-loop lag sample, the harness's or a browser page's (lag_us)
     CPU_WAIT = "cpu_wait"  # the longest run-queue wait of a process role (event) since the last sample (lag_us)
     DISPLAY = "display"  # what a browser client's page showed at the end (data: answer, detail: JSON)
@@ -196,6 +197,13 @@ class History:
     def of_kind(self, *kinds: Kind) -> list[Record]:
         wanted = {k.value for k in kinds}
         return [r for r in self.records if r.kind in wanted]
+
+    def latest_response_headers(self, clients: tuple[str, ...]) -> dict[str, str]:
+        """The headers (lower-cased names) of the latest 200 response any of `clients` received."""
+        for record in reversed(self.records):
+            if record.client in clients and record.kind == Kind.RESPONSE and record.status == 200:
+                return {name.lower(): str(value) for name, value in json.loads(record.detail or "{}").items()}
+        return {}
 
     def clients(self) -> list[str]:
         names = dict.fromkeys(r.client for r in self.records if r.client not in (NEMESIS, HARNESS))

@@ -1,5 +1,6 @@
-"""The nemesis: plays a plan's fault timeline on one proxy, on a monotonic clock, while the
-clients run, and records each fault as it goes in and comes out, with the slack it grants."""
+"""The nemesis: plays a plan's fault timeline on one proxy (and the deployment behind it), on a
+monotonic clock, while the clients run, and records each fault as it goes in and comes out, with
+the slack it grants. It heals on every path: no toxic stays on, no instance stays stopped."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from collections.abc import Awaitable, Callable, Coroutine
 from http import HTTPStatus
 from typing import Any
 
+from harness.deploy.base import Deployment
 from harness.errors import EnvironmentProblem
-from harness.faults import FaultNote
+from harness.faults import FaultNote, Stage
 from harness.history import NEMESIS, History, Kind
 from harness.plan import PlannedFault, steps
 from harness.toxiproxy import ToxiproxyAPI, ToxiproxyError, ToxiproxyUnavailable
@@ -18,11 +20,18 @@ _CONCURRENT_API_CALLS = 16
 
 
 class Nemesis:
-    def __init__(self, api: ToxiproxyAPI, history: History, proxy: str, timeline: tuple[PlannedFault, ...]) -> None:
-        self.api = api
+    def __init__(
+        self,
+        api: ToxiproxyAPI,
+        history: History,
+        proxy: str,
+        timeline: tuple[PlannedFault, ...],
+        deployment: Deployment | None = None,
+    ) -> None:
         self.history = history
         self.proxy = proxy
         self.timeline = timeline
+        self.stage = Stage(api, proxy, history, self._said, deployment)
         self._active: set[str] = set()
         self._api_slots = asyncio.Semaphore(_CONCURRENT_API_CALLS)
 
@@ -93,14 +102,20 @@ class Nemesis:
     async def _apply(self, planned: PlannedFault) -> None:
         # Counted as applied before the call: a call cut short (cancelled, no answer) may still
         # have gone in, and heal must undo it. Only a fault Toxiproxy refused is surely not in.
+        fault = planned.fault
         self._active.add(planned.fault_id)
+        if fault.acts_while_applied:
+            self._record(Kind.FAULT_START, planned)
         try:
-            await planned.fault.apply(self.api, self.proxy, planned.fault_id)
+            await fault.apply(self.stage, planned.fault_id)
         except ToxiproxyError as error:
             if not isinstance(error, ToxiproxyUnavailable):
                 self._active.discard(planned.fault_id)
             raise
-        self._record(Kind.FAULT_START, planned)
+        if not fault.acts_while_applied:
+            self._record(Kind.FAULT_START, planned)
+        if fault.ends_with_apply:
+            await self._undo(planned)
 
     async def _undo(self, planned: PlannedFault, gone_is_undone: bool = False) -> None:
         """`gone_is_undone`: while healing, a fault (or proxy) Toxiproxy no longer has is undone;
@@ -108,12 +123,15 @@ class Nemesis:
         if planned.fault_id not in self._active:
             return
         try:
-            await planned.fault.undo(self.api, self.proxy, planned.fault_id)
+            await planned.fault.undo(self.stage, planned.fault_id)
         except ToxiproxyError as error:
             if not (gone_is_undone and error.status == HTTPStatus.NOT_FOUND):
                 raise
         self._active.discard(planned.fault_id)
         self._record(Kind.FAULT_END, planned)
+
+    def _said(self, fault_id: str, text: str) -> None:
+        self.history.add(NEMESIS, Kind.COMMAND, event_id=fault_id, detail=text)
 
     def _record(self, kind: Kind, planned: PlannedFault) -> None:
         note = FaultNote.of(planned.fault, self.proxy)

@@ -19,6 +19,7 @@ from harness.baseline import Baselines
 from harness.browser import BrowserClient, Chromium, page_cannot_speak, warm_up
 from harness.checks import CHECKS, CheckResult, Status, none_applicable, run_checks
 from harness.client import RobustClient, settings_for
+from harness.deploy.base import Deployment
 from harness.errors import ConfigurationError, EnvironmentProblem, HarnessError
 from harness.figures import latency_figures
 from harness.history import History
@@ -50,10 +51,13 @@ class Runner:
         http: httpx.AsyncClient,
         chromium: Chromium | None = None,
         report_dir: Path | None = None,
+        deployment: Deployment | None = None,
     ) -> None:
         """`chromium` launches the browser for browser clients (without it they are a configuration
-        error); with a `report_dir`, each browser page's final screenshot is kept under it."""
+        error); with a `report_dir`, each browser page's final screenshot is kept under it; process
+        faults act on `deployment` (without one they are an error)."""
         self.target = target
+        self.deployment = deployment
         self.api = api
         self.http = http
         self.chromium = chromium
@@ -101,6 +105,8 @@ class Runner:
     async def _play(self, plan: Plan, history: History, on_progress: Progress | None) -> None:
         """The clients and their faults under the plan's hard deadline, the loop's lag sampled."""
         baseline = asyncio.ensure_future(self.baselines.get(plan.request, plan.clients.deadline))
+        if any(planned.fault.behind_the_proxy for planned in plan.faults):
+            await asyncio.wait([baseline])  # its stream goes to the deployment the faults will act on
         async with self._proxies(plan) as proxies:
             if plan.sweep is not None:
                 await _timed(plan, history, self._swept(plan, history, proxies, on_progress))
@@ -161,7 +167,7 @@ class Runner:
                 on_progress(plan.scenario)
 
         work = _gather(one_client(index, client) for index, client in enumerate(clients))
-        nemesis = Nemesis(self.api, history, proxy.name, plan.timeline())
+        nemesis = Nemesis(self.api, history, proxy.name, plan.timeline(), self.deployment)
         await nemesis.alongside(work, partial(_first_attempts_ended, browsers) if browsers else None)
 
     async def _swept(self, plan: Plan, history: History, proxies: list[Proxy], on_progress: Progress | None) -> None:
@@ -170,7 +176,7 @@ class Runner:
         async def lane(lane_index: int, proxy: Proxy) -> None:
             for index in range(lane_index, plan.clients.count, len(proxies)):
                 client = self._client(plan, history, proxy, index)
-                nemesis = Nemesis(self.api, history, proxy.name, plan.timeline(index))
+                nemesis = Nemesis(self.api, history, proxy.name, plan.timeline(index), self.deployment)
                 await nemesis.alongside(client.run())
                 if on_progress is not None:
                     on_progress(plan.scenario)

@@ -13,11 +13,16 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from harness.catalogue import CATALOGUE_DIR
 from harness.checks import CHECKS
+from harness.deploy.spec import DeploymentSpec
 from harness.durations import Duration
 from harness.errors import ConfigurationError, load_toml_model
 from harness.faults import Fault as FaultType
 from harness.faults import make_fault
 from harness.request import RequestOverride
+
+# Scenarios that need a deployment (instances behind a real proxy): `sse-chaos run --group deployment`.
+DEPLOYMENT_DIR = CATALOGUE_DIR / "deployment"
+GROUPS = {"catalogue": CATALOGUE_DIR, "deployment": DEPLOYMENT_DIR}
 
 MAX_BROWSER_CLIENTS = 8
 
@@ -70,7 +75,7 @@ class Fault(_Strict):
     action: str
     stream: Literal["downstream", "upstream"] | None = None
     toxicity: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
-    attributes: dict[str, int] = Field(default_factory=dict)
+    attributes: dict[str, int | str] = Field(default_factory=dict)
     sweep: Sweep | None = None
 
     @model_validator(mode="after")
@@ -116,6 +121,8 @@ class Scenario(_Strict):
     request: RequestOverride = RequestOverride()
     faults: tuple[Fault, ...] = ()
     expect: Expect = Expect()
+    # run behind these processes, which the harness starts when the run has no --target
+    deployment: DeploymentSpec | None = None
 
     @model_validator(mode="after")
     def _one_sweep_at_most(self) -> Scenario:
@@ -144,14 +151,16 @@ def catalogue(directory: Path = CATALOGUE_DIR) -> list[Path]:
 
 
 def find_scenarios(names: list[str], directory: Path = CATALOGUE_DIR) -> list[Path]:
-    """Scenario files by catalogue name or path; every name of the catalogue when empty."""
+    """Scenario files by name (in `directory`, or the deployment group) or path; every scenario
+    in `directory` when empty."""
     if not names:
         return catalogue(directory)
     paths = []
     for name in names:
-        path = Path(name) if name.endswith(".toml") else directory / f"{name}.toml"
-        if not path.is_file():
-            known = ", ".join(p.stem for p in catalogue(directory))
-            raise ConfigurationError(f"no scenario {name!r} (catalogue: {known})")
+        found = [Path(name)] if name.endswith(".toml") else [d / f"{name}.toml" for d in (directory, DEPLOYMENT_DIR)]
+        path = next((path for path in found if path.is_file()), None)
+        if path is None:
+            known, deployed = (", ".join(p.stem for p in catalogue(d)) for d in (directory, DEPLOYMENT_DIR))
+            raise ConfigurationError(f"no scenario {name!r} (catalogue: {known}; deployment group: {deployed})")
         paths.append(path)
     return paths

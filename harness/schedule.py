@@ -78,8 +78,13 @@ async def run_scenarios(
 
 
 def _runs_alone(scenario: Scenario) -> bool:
-    """Many clients, or a browser (its start-up takes a core for a while), would skew another scenario's timing."""
-    return scenario.client_count > SHARED_CLIENT_LIMIT or scenario.clients.kind == "browser"
+    """Many clients, a browser (its start-up takes a core for a while), or a deployment's processes
+    (started, killed, restarted) would skew another scenario's timing."""
+    return (
+        scenario.client_count > SHARED_CLIENT_LIMIT
+        or scenario.clients.kind == "browser"
+        or scenario.deployment is not None
+    )
 
 
 async def _restart_when_idle(runner: ScenarioRunner, slots: asyncio.Semaphore, parallel: int, held: int) -> None:

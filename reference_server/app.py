@@ -40,6 +40,7 @@ def create_app(config: ServerConfig) -> Quart:
     async def page_security(response: Response) -> Response:
         if request.path == "/" or request.path.startswith("/static/"):
             response.headers.update(PAGE_HEADERS)
+        response.headers["X-Instance-ID"] = config.instance_id
         return response
 
     @app.get("/healthz")

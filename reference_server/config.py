@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 from reference_server.defects import CORRECT, DEFECTS, Behaviour, Defect
 
 MEMORY_STORE = "memory"
 _REDIS_URL = re.compile(r"redis://(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>[0-9]{1,5})/(?P<db>[0-9]{1,2})")
 _USER_INFO = re.compile(r"(?<=//)[^/]*@")
-_TEXT_FIELDS = ("defect", "replay_store")
+_TEXT_FIELDS = ("defect", "replay_store", "instance_id")
 
 
 class ConfigError(ValueError):
@@ -40,6 +41,8 @@ class ServerConfig:
     stream_lease_seconds: float = 2.0  # a lead that stops renewing is taken over this long after
     store_timeout: float = 1.0  # bound on every call to a shared store
     defect: Defect | None = None  # seeded on purpose, for `sse-chaos selftest` (defects.py)
+    # which process answered: `X-Instance-ID` on every response, so that a fault can name the instance serving a client
+    instance_id: str = field(default_factory=lambda: str(os.getpid()))
 
     @property
     def behaviour(self) -> Behaviour:
@@ -47,15 +50,17 @@ class ServerConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ServerConfig:
-        values: dict[str, float | int | Defect] = {}
-        for field in fields(cls):
-            raw = environ.get(field.name.upper())
-            if raw is not None and field.name not in _TEXT_FIELDS:
-                values[field.name] = _parse_positive(field.name.upper(), raw, field.type == "int")
+        values: dict[str, float | int | str | Defect] = {}
+        for known in fields(cls):
+            raw = environ.get(known.name.upper())
+            if raw is not None and known.name not in _TEXT_FIELDS:
+                values[known.name] = _parse_positive(known.name.upper(), raw, known.type == "int")
         if environ.get("DEFECT"):
             values["defect"] = _defect(environ["DEFECT"])
         if environ.get("REPLAY_STORE"):
             values["replay_store"] = _replay_store(environ["REPLAY_STORE"])
+        if "INSTANCE_ID" in environ:
+            values["instance_id"] = _instance_id(environ["INSTANCE_ID"])
         config = cls(**values)  # type: ignore[arg-type]
         config.validate()
         return config
@@ -79,6 +84,15 @@ FAST_TIMING = {
     "stream_lease_seconds": 0.5,
 }
 """Sub-second timings used by the harness's fast profile and by tests."""
+
+
+_INSTANCE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+def _instance_id(raw: str) -> str:
+    if not _INSTANCE_ID.fullmatch(raw):
+        raise ConfigError(f"INSTANCE_ID must be 1-64 of A-Z a-z 0-9 . _ -, got {raw[:40]!r}")
+    return raw
 
 
 def _defect(name: str) -> Defect:

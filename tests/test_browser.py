@@ -34,6 +34,7 @@ from harness.toxiproxy import ToxiproxyAPI, find_binary, toxiproxy
 from harness.transport import new_http_client
 from reference_server.page import PAGE_HEADERS, STATIC_DIR
 from tests.helpers.broken_server import CHUNKS, FIRST_CONNECTION_CHUNKS, broken_server
+from tests.helpers.raw_server import raw_server, unavailable_on_resume
 from tests.helpers.screenshots import assert_not_blank
 from tests.helpers.sse_implementations import random_case
 from tests.helpers.sse_vectors import VECTORS
@@ -406,6 +407,17 @@ async def test_the_page_drops_an_event_the_server_sends_twice_and_shows_the_answ
     duplicates = history.of_kind(Kind.DUPLICATE)
     assert [json.loads(d.data)["seq"] for d in duplicates] == [FIRST_CONNECTION_CHUNKS - 1]
     assert history.of_kind(Kind.DISPLAY)[0].data == "".join(f" w{seq}" for seq in range(CHUNKS))
+
+
+@pytest.mark.asyncio
+async def test_the_page_retries_a_503_to_a_resume_like_a_cut(chromium: Chromium) -> None:
+    history = History()
+    async with raw_server(unavailable_on_resume) as url:
+        settings = ClientSettings(url, {"query": "q"}, deadline=10, backoff_initial=0.01)
+        result = await BrowserClient("b0", settings, history, chromium).run()
+    assert result.outcome == Outcome.COMPLETE, result.detail
+    assert [r.status for r in history.of_kind(Kind.RESPONSE)] == [200, 503, 503, 200]
+    assert history.of_kind(Kind.ERROR)[1].detail == "the server answered HTTP 503 while the stream was under way"
 
 
 @pytest.mark.asyncio

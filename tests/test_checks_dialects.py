@@ -4,7 +4,6 @@ restarts rather than resumes, an endless feed; and how a profile reads an event.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -13,7 +12,7 @@ from harness.history import Baseline, Kind
 from harness.profile import TargetProfile, load_profile
 from harness.reading import answer_text, ends_stream, server_error
 from harness.runner import Runner
-from harness.scenario import load_scenario
+from harness.scenario import CATALOGUE_DIR, load_scenario
 from harness.target import Target, Timing
 from tests.helpers.histories import HistoryBuilder, found
 
@@ -112,8 +111,8 @@ def test_the_final_attempt_s_answer_is_the_one_kept_and_judged() -> None:
     status, detail, evidence = found("no_loss", restarted(["a", "b"], ["a", "b", "c"]).history)
     assert status == Status.PASS
     assert detail == (
-        "1 answers re-assembled whole, in order, and equal to the fault-free baseline; the server restarts rather"
-        " than resumes (resume = false): 1 clients retried the whole request and kept the final attempt's answer"
+        "1 answer re-assembled whole, in order, and equal to the fault-free baseline; the server restarts rather"
+        " than resumes (resume = false): 1 client retried the whole request and kept the final attempt's answer"
     )
     assert evidence == {"clients_verified": 1, "compared_with_baseline": True, "clients_restarted": 1}
 
@@ -163,7 +162,7 @@ def test_ids_sent_again_by_a_new_attempt_are_not_duplicates_but_within_one_they_
         " (resume = false)",
     )
     builder.event(1.5, "message", chunk("a"), event_id="1")
-    assert found("no_duplicates", builder.history)[1] == "c0#1: 1 event ids sent twice, first '1'"
+    assert found("no_duplicates", builder.history)[1] == "c0#1: 1 event id sent twice, first '1'"
 
 
 def test_each_attempt_of_a_server_that_restarts_has_its_own_trace_id() -> None:
@@ -202,7 +201,7 @@ def feed(*connections: list[int], quiet_at_end: float = 0.0, outcome: str = "dea
 def test_a_feed_completes_when_every_client_is_still_receiving_at_its_deadline() -> None:
     assert found("completion", feed([1, 2], [3]).history)[:2] == (
         Status.PASS,
-        "all 1 clients still connected and receiving at their deadline (an endless feed)",
+        "all 1 client still connected and receiving at their deadline (an endless feed)",
     )
 
 
@@ -221,7 +220,7 @@ def test_a_feed_client_not_connected_or_not_receiving_at_its_deadline_fails() ->
 def test_a_feed_loses_nothing_when_its_ids_run_on_across_reconnections() -> None:
     assert found("no_loss", feed([1, 2], [3, 4]).history) == (
         Status.PASS,
-        "1 clients received 4 consecutive event ids across their reconnections (an endless feed)",
+        "1 client received 4 consecutive event ids across their reconnections (an endless feed)",
         {"clients_verified": 1, "event_ids": 4},
     )
     assert found("no_loss", feed([1, 2], [4]).history)[1] == "c0: event id 4 came after 2, where 3 was due"
@@ -261,7 +260,7 @@ def test_a_feed_has_no_duration_cap() -> None:
 async def test_a_browser_scenario_is_not_applicable_to_another_dialect(
     profile: str | None, fields: list[str], why: str
 ) -> None:
-    scenario = load_scenario(Path(__file__).parents[1] / "scenarios" / "browser-stall.toml")
+    scenario = load_scenario(CATALOGUE_DIR / "browser-stall.toml")
     target = Target("http://127.0.0.1:9/s", load_profile(profile, fields))
     runner = Runner(target, None, None)  # type: ignore[arg-type]
     runner._timing = Timing(heartbeat=0.25, silence=1.0, cap=6.0)
@@ -273,7 +272,7 @@ async def test_a_browser_scenario_is_not_applicable_to_another_dialect(
 
 @pytest.mark.asyncio
 async def test_a_scenario_proving_the_cap_s_reason_is_not_applicable_where_streams_do_not_say_why() -> None:
-    scenario = load_scenario(Path(__file__).parents[1] / "scenarios" / "duration-cap.toml")
+    scenario = load_scenario(CATALOGUE_DIR / "duration-cap.toml")
     runner = Runner(Target("http://127.0.0.1:9/s", load_profile("anthropic-messages")), None, None)  # type: ignore[arg-type]
     runner._timing = Timing(heartbeat=None, silence=30.0, cap=120.0)
     run = await runner.run(scenario)

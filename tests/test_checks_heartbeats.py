@@ -100,6 +100,21 @@ def test_an_interval_off_by_the_tolerance_passes_and_one_off_by_more_fails(gap: 
     assert result.evidence["intervals_forgiven_for_harness_lag"] == 0
 
 
+@pytest.mark.parametrize(
+    ("gap", "problem"),
+    [
+        (0.0625, "c0#0: heartbeats 0.062 s apart, expected 0.25 s"),  # early
+        (0.001953125, "c0#0: heartbeats 0.002 s apart, expected 0.25 s"),  # early by almost all: still read apart
+        (0.0009765625 / 2, "c0#0: burst: heartbeats 0.000 s apart, expected 0.25 s"),  # one read (under 1 ms)
+        (0.0, "c0#0: burst: heartbeats 0.000 s apart, expected 0.25 s"),
+    ],
+)
+def test_heartbeats_read_together_are_named_a_burst(gap: float, problem: str) -> None:
+    """What a buffering proxy does: it holds heartbeats back and lets them go together, in one read."""
+    builder = beating(0.25, 0.5, 0.5 + gap, 0.75 + gap, tolerance=0.0625)
+    assert found("heartbeat_timing", builder.history)[1] == problem
+
+
 def test_the_evidence_gives_error_percentiles_the_lag_forgiven_and_the_longest_silence() -> None:
     """Errors 1.234, 3.456, 3.2 and 201.234 ms; the last forgiven, its stamp having waited 123.457 ms."""
     builder = beating(0.25, 0.501234, 0.75469, 1.00149, 1.452724)

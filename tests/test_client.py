@@ -12,7 +12,7 @@ from harness.embedded import EmbeddedServer
 from harness.history import History, Kind
 from harness.profile import DEFAULT_PROFILE, TargetProfile, load_profile
 from harness.transport import new_http_client
-from tests.helpers.raw_server import SSE_HEAD, raw_server, scripted
+from tests.helpers.raw_server import SSE_HEAD, raw_server, scripted, unavailable_on_resume
 
 pytestmark = pytest.mark.asyncio
 
@@ -191,6 +191,16 @@ async def test_bad_status_or_content_type_fails_for_good(status_line: str, ctype
     assert outcome == Outcome.HTTP_ERROR
     assert expected in history.of_kind(Kind.OUTCOME)[0].detail
     assert client.connection == 0
+
+
+async def test_a_503_to_a_resume_is_retried_like_a_cut() -> None:
+    """Behind a balancer, a stream under way may meet a draining instance or an unavailable store."""
+    async with raw_server(unavailable_on_resume) as url:
+        _, history, outcome = await run_client(url)
+    assert outcome == Outcome.COMPLETE
+    assert [r.status for r in history.of_kind(Kind.RESPONSE)] == [200, 503, 503, 200]
+    assert [h.get("Last-Event-ID") for h in sent_headers(history)] == [None, "s:0", "s:0", "s:0"]
+    assert history.of_kind(Kind.ERROR)[1].detail == "the server answered HTTP 503 while the stream was under way"
 
 
 async def test_media_type_compared_case_insensitively() -> None:

@@ -109,7 +109,7 @@ BROKEN = [
     ("anthropic", "no-message-stop", "short-answer", "completion", _NO_END),
     ("comment-ping", "no-done", "short-answer", "completion", _NO_END),
     ("comment-ping", "late-pings", "baseline", "heartbeat_timing", "apart, expected 0.2 s"),
-    ("live-feed", "resume-repeats", "network-interruption", "no_duplicates", "event ids sent twice"),
+    ("live-feed", "resume-repeats", "network-interruption", "no_duplicates", "1 event id sent twice"),
     ("live-feed", "resume-skips", "network-interruption", "no_loss", "was due"),
 ]
 

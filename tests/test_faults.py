@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 
 import harness.faults
-from harness.faults import FAULT_TYPES, Fault, Slack, Toxic, make_fault
+from harness.deploy.process_faults import ProcessFault
+from harness.faults import FAULT_TYPES, Fault, Slack, Stage, Toxic, make_fault
+from harness.history import History
 from harness.toxiproxy import ToxiproxyAPI
 
 # One valid fault of every kind, every attribute set to a value other than its default, so an
@@ -26,10 +28,19 @@ VALID: dict[str, dict[str, int]] = {
     "reset_peer": {"timeout": 40},
     "limit_data": {"bytes": 4096},
     "slow_close": {"delay": 900},
+    "kill": {"instance": "any", "client": 2},
+    "terminate": {"instance": "all", "client": 2},
+    "pause": {"instance": "any", "client": 2},
+    "resume": {"instance": "all", "client": 2},
+    "restart": {"instance": "any", "client": 2},
+    "rolling-restart": {"instance": "all", "client": 2},  # all: the one value it takes
 }
 REQUIRED = {"bandwidth": {"rate"}, "slicer": {"average_size"}, "limit_data": {"bytes"}, "slow_close": {"delay"}}
 TOXIC_KINDS = sorted(kind for kind, cls in FAULT_TYPES.items() if issubclass(cls, Toxic))
-NUMERIC_FIELDS = [(kind, field) for kind, settings in VALID.items() for field in settings]
+PROCESS_KINDS = sorted(kind for kind, cls in FAULT_TYPES.items() if issubclass(cls, ProcessFault))
+NUMERIC_FIELDS = [
+    (kind, key) for kind, settings in VALID.items() for key, value in settings.items() if value != str(value)
+]
 
 
 def assert_one_line_naming(error: pytest.ExceptionInfo[ValueError], kind: str, field: str) -> None:
@@ -135,7 +146,7 @@ def test_a_fault_is_frozen() -> None:
 # --- description and slack -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", sorted(VALID))
+@pytest.mark.parametrize("kind", sorted(set(VALID) - set(PROCESS_KINDS)))
 def test_describe_names_the_kind_and_its_settings(kind: str) -> None:
     description = make_fault(kind, VALID[kind]).describe()
     assert "\n" not in description
@@ -151,6 +162,16 @@ def test_describe_exactly() -> None:
     assert make_fault("latency", VALID["latency"]).describe() == "latency latency=120 jitter=30 (downstream)"
     upstream = make_fault("slicer", {"average_size": 8, "stream": "upstream", "toxicity": 0.5})
     assert upstream.describe() == "slicer average_size=8 size_variation=0 delay=0 (upstream, toxicity 0.5)"
+    assert make_fault("kill", {"client": 3}).describe() == "kill the instance serving client 3"
+    assert make_fault("pause", {"instance": "any"}).describe() == "pause one instance"
+    assert make_fault("rolling-restart", {}).describe() == "rolling-restart every instance in turn"
+
+
+@pytest.mark.parametrize(("kind", "instance"), [("kill", "most"), ("rolling-restart", "any"), ("pause", 1)])
+def test_a_process_fault_names_its_instance_as_serving_any_or_all(kind: str, instance: object) -> None:
+    with pytest.raises(ValueError, match=f"^action '{kind}': instance: ") as error:
+        make_fault(kind, {"instance": instance})
+    assert_one_line_naming(error, kind, "instance")
 
 
 def test_latency_with_jitter_grants_twice_the_jitter_and_the_whole_delay() -> None:
@@ -209,23 +230,27 @@ def test_kind_names_are_unique_and_a_second_one_is_refused() -> None:
 # --- against the real Toxiproxy --------------------------------------------------------------
 
 
+def on(api: ToxiproxyAPI, proxy: str) -> Stage:
+    return Stage(api, proxy, History(), lambda _fault, _said: None)
+
+
 @pytest.mark.asyncio
 @pytest.mark.parametrize("kind", TOXIC_KINDS)
 async def test_a_toxic_puts_exactly_itself_on_the_proxy_and_undo_removes_it(
     api: ToxiproxyAPI, proxy: str, kind: str
 ) -> None:
     fault = make_fault(kind, VALID[kind] | {"stream": "upstream", "toxicity": 0.5})
-    await fault.apply(api, proxy, "f7")
+    await fault.apply(on(api, proxy), "f7")
     expected = {"name": "f7", "type": kind, "stream": "upstream", "toxicity": 0.5, "attributes": VALID[kind]}
     assert await api.toxics(proxy) == [expected]
     assert (await api.proxy(proxy)).enabled is True
-    await fault.undo(api, proxy, "f7")
+    await fault.undo(on(api, proxy), "f7")
     assert await api.toxics(proxy) == []
 
 
 @pytest.mark.asyncio
 async def test_a_toxic_goes_downstream_at_full_toxicity_by_default(api: ToxiproxyAPI, proxy: str) -> None:
-    await make_fault("latency", VALID["latency"]).apply(api, proxy, "f0")
+    await make_fault("latency", VALID["latency"]).apply(on(api, proxy), "f0")
     [toxic] = await api.toxics(proxy)
     assert (toxic["stream"], toxic["toxicity"]) == ("downstream", 1.0)
 
@@ -233,19 +258,19 @@ async def test_a_toxic_goes_downstream_at_full_toxicity_by_default(api: Toxiprox
 @pytest.mark.asyncio
 async def test_two_toxics_are_undone_by_name(api: ToxiproxyAPI, proxy: str) -> None:
     first, second = make_fault("latency", VALID["latency"]), make_fault("bandwidth", VALID["bandwidth"])
-    await first.apply(api, proxy, "f1")
-    await second.apply(api, proxy, "f2")
-    await first.undo(api, proxy, "f1")
+    await first.apply(on(api, proxy), "f1")
+    await second.apply(on(api, proxy), "f2")
+    await first.undo(on(api, proxy), "f1")
     assert [(toxic["name"], toxic["type"]) for toxic in await api.toxics(proxy)] == [("f2", "bandwidth")]
 
 
 @pytest.mark.asyncio
 async def test_down_disables_the_proxy_and_undo_enables_it(api: ToxiproxyAPI, proxy: str) -> None:
     fault = make_fault("down", {})
-    await fault.apply(api, proxy, "f3")
+    await fault.apply(on(api, proxy), "f3")
     assert (await api.proxy(proxy)).enabled is False
     assert await api.toxics(proxy) == []
-    await fault.undo(api, proxy, "f3")
+    await fault.undo(on(api, proxy), "f3")
     assert (await api.proxy(proxy)).enabled is True
     assert await api.toxics(proxy) == []
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from harness.errors import EnvironmentProblem
-from harness.faults import FaultNote, make_fault
+from harness.faults import FaultNote, Stage, make_fault
 from harness.history import NEMESIS, History, Kind
 from harness.nemesis import Nemesis
 from harness.plan import PlannedFault
@@ -326,4 +326,4 @@ async def test_a_fault_that_cannot_be_undone_makes_a_run_that_ended_well_an_erro
     (recorded,) = history.of_kind(Kind.ERROR)
     assert (recorded.client, recorded.event_id) == (NEMESIS, "f0")
     monkeypatch.undo()
-    await fault.fault.undo(api, proxy, "f0")
+    await fault.fault.undo(Stage(api, proxy, history, lambda _fault, _said: None), "f0")

@@ -68,6 +68,16 @@ async def test_events_ids_payloads_and_checksum(server: EmbeddedServer) -> None:
         assert "\n" not in event.data
 
 
+async def test_every_response_names_the_instance_that_answered(server: EmbeddedServer) -> None:
+    assert server.process is not None
+    pid = str(server.process.pid)  # no INSTANCE_ID given: the process id
+    received = await read_stream(server.stream_url, SHORT)
+    assert received.headers["x-instance-id"] == pid
+    async with httpx.AsyncClient() as http:
+        for path in ("/healthz", "/", "/stream/search", "/no-such-page"):
+            assert (await http.get(f"{server.base_url}{path}")).headers["x-instance-id"] == pid, path
+
+
 async def test_answer_is_deterministic(server: EmbeddedServer) -> None:
     first, second = await asyncio.gather(read_stream(server.stream_url, SHORT), read_stream(server.stream_url, SHORT))
     assert first.content() == second.content()

@@ -14,7 +14,13 @@ from reference_server.defects import CORRECT, DEFECTS
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("HEARTBEAT_INTERVAL", "abc"), ("STREAM_MAX_SECONDS", "-1"), ("CHUNK_DELAY_MS", "nan"), ("MAX_STREAMS", "1.5")],
+    [
+        ("HEARTBEAT_INTERVAL", "abc"),
+        ("STREAM_MAX_SECONDS", "-1"),
+        ("CHUNK_DELAY_MS", "nan"),
+        ("MAX_STREAMS", "1.5"),
+        ("INSTANCE_ID", "a b;rm"),
+    ],
 )
 def test_bad_configuration_exits_2_naming_the_variable(variable: str, value: str) -> None:
     env = os.environ | {variable: value}
@@ -35,6 +41,11 @@ def test_silence_threshold_must_exceed_heartbeat() -> None:
 def test_floats_allowed_for_sub_second_timings() -> None:
     config = ServerConfig.from_env({"HEARTBEAT_INTERVAL": "0.1", "SILENCE_THRESHOLD": "0.3"})
     assert (config.heartbeat_interval, config.silence_threshold) == (0.1, 0.3)
+
+
+def test_the_instance_id_is_the_environment_s_else_the_process_id() -> None:
+    assert ServerConfig.from_env({"INSTANCE_ID": "api-2"}).instance_id == "api-2"
+    assert ServerConfig.from_env({}).instance_id == str(os.getpid())
 
 
 def test_no_defect_unless_the_environment_names_one() -> None:

@@ -19,7 +19,7 @@ import numpy as np
 from harness.checks.lag import LagSamples, cpu_waits, lag_at, lag_samples, lag_summary, lag_within
 from harness.checks.results import Verdict, not_applicable, verdict
 from harness.checks.views import Connection, FaultWindow, client_views, fault_windows, heartbeats, payload
-from harness.history import HARNESS, History, Record
+from harness.history import HARNESS, READ_WINDOW_NS, History, Record
 from harness.plan import Plan
 from harness.profile import TargetProfile
 from harness.target import on_this_machine
@@ -134,8 +134,10 @@ def _judge_connection(
             tally.errors.append(stop - start - rules.interval)
         if found is _Span.WRONG:
             by_server = "" if sent_at is None or sent_next is None else f"; sent {sent_next - sent_at:.3f} s apart"
+            # read together (as a proxy that held them back lets them go), not merely early
+            burst = "burst: " if stop - start < READ_WINDOW_NS / 1e9 else ""
             tally.problems.append(
-                f"{where}: heartbeats {stop - start:.3f} s apart, expected {rules.interval:g} s{by_server}"
+                f"{where}: {burst}heartbeats {stop - start:.3f} s apart, expected {rules.interval:g} s{by_server}"
             )
     last = beats[-1] if beats else body
     end = max(last, reads[-1] if reads else last, connection.ended or last)

@@ -197,7 +197,10 @@ def _no_id_gaps(history: History) -> Verdict:
             problems.append(f"{client.name}: event id {gap[1]} came after {gap[0]}, where {gap[0] + 1} was due")
     if judged == 0:
         return not_applicable("no client received an event with an id")
-    ok = f"{judged} clients received {ids} consecutive event ids across their reconnections (an endless feed)"
+    ok = (
+        f"{counted(judged, 'client')} received {counted(ids, 'consecutive event id')} across their reconnections"
+        " (an endless feed)"
+    )
     return verdict(problems, ok, clients_verified=judged, event_ids=ids)
 
 

@@ -56,7 +56,7 @@ def _still_receiving(plan: Plan, history: History) -> Verdict:
     if not clients:
         problems.append("no client ran")
     outcomes = Counter(client.outcome or "unfinished" for client in clients)
-    ok = f"all {len(clients)} clients still connected and receiving at their deadline (an endless feed)"
+    ok = f"all {counted(len(clients), 'client')} still connected and receiving at their deadline (an endless feed)"
     return verdict(problems, ok, outcomes=dict(outcomes))
 
 

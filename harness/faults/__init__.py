@@ -11,10 +11,10 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from harness.faults.base import FAULT_TYPES, Fault, FaultNote, Slack, Toxic, make_fault
+from harness.faults.base import FAULT_TYPES, Fault, FaultNote, Slack, Stage, Toxic, make_fault
 
 for _module in pkgutil.iter_modules(__path__):
     if _module.name != "base":
         importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["FAULT_TYPES", "Fault", "FaultNote", "Slack", "Toxic", "make_fault"]
+__all__ = ["FAULT_TYPES", "Fault", "FaultNote", "Slack", "Stage", "Toxic", "make_fault"]

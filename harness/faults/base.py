@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Annotated, Any, ClassVar, Literal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.toxiproxy.api import ToxicSpec, ToxiproxyAPI
+
+if TYPE_CHECKING:
+    from harness.deploy.base import Deployment
+    from harness.history import History
 
 NonNegativeInt = Annotated[int, Field(ge=0)]
 FAULT_TYPES: dict[str, type[Fault]] = {}
@@ -43,11 +49,33 @@ class FaultNote(BaseModel):
         return cls(action=fault.kind, description=fault.describe(), proxy=proxy, slack=fault.slack())
 
 
+@dataclass(frozen=True)
+class Stage:
+    """Where a fault acts: `proxy` on Toxiproxy (`api`), on the clients' path; the `deployment`
+    behind the target (None: the run knows of none); the run's `history`, where a process fault
+    finds the instance serving a client; `log(fault id, text)`, where it says what the deployment
+    did; `chosen`, the instances each process fault acted on, for its undo."""
+
+    api: ToxiproxyAPI
+    proxy: str
+    history: History
+    log: Callable[[str, str], None]
+    deployment: Deployment | None = None
+    chosen: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
 class Fault(BaseModel):
     """One fault kind, with its validated attributes. Subclasses set `kind` and register."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: ClassVar[str]
+    # True: the fault is in effect while `apply` runs (a rolling restart takes seconds), so it is
+    # recorded as started before the call, not after.
+    acts_while_applied: ClassVar[bool] = False
+    # True: `apply` is the whole fault (a restart); it is recorded as ended once the call returns.
+    ends_with_apply: ClassVar[bool] = False
+    # True: it acts behind the proxy (on the deployment), where the fault-free baseline's stream goes too.
+    behind_the_proxy: ClassVar[bool] = False
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -58,11 +86,11 @@ class Fault(BaseModel):
             FAULT_TYPES[cls.kind] = cls
 
     @abstractmethod
-    async def apply(self, api: ToxiproxyAPI, proxy: str, name: str) -> None:
-        """Put the fault on `proxy`; `name` identifies it until `undo`."""
+    async def apply(self, stage: Stage, name: str) -> None:
+        """Put the fault on the stage; `name` identifies it until `undo`."""
 
     @abstractmethod
-    async def undo(self, api: ToxiproxyAPI, proxy: str, name: str) -> None:
+    async def undo(self, stage: Stage, name: str) -> None:
         """Take it off again."""
 
     def describe(self) -> str:
@@ -83,11 +111,12 @@ class Toxic(Fault):
     def attributes(self) -> dict[str, Any]:
         return self.model_dump(exclude={"stream", "toxicity"})
 
-    async def apply(self, api: ToxiproxyAPI, proxy: str, name: str) -> None:
-        await api.add_toxic(proxy, ToxicSpec(name, self.kind, self.attributes(), self.stream, self.toxicity))
+    async def apply(self, stage: Stage, name: str) -> None:
+        spec = ToxicSpec(name, self.kind, self.attributes(), self.stream, self.toxicity)
+        await stage.api.add_toxic(stage.proxy, spec)
 
-    async def undo(self, api: ToxiproxyAPI, proxy: str, name: str) -> None:
-        await api.remove_toxic(proxy, name)
+    async def undo(self, stage: Stage, name: str) -> None:
+        await stage.api.remove_toxic(stage.proxy, name)
 
     def describe(self) -> str:
         settings = [f"{key}={value}" for key, value in self.attributes().items()]

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from harness.faults.base import Fault
-from harness.toxiproxy.api import ToxiproxyAPI
+from harness.faults.base import Fault, Stage
 
 
 class Down(Fault):
     kind = "down"
 
-    async def apply(self, api: ToxiproxyAPI, proxy: str, name: str) -> None:
-        await api.set_enabled(proxy, False)
+    async def apply(self, stage: Stage, name: str) -> None:
+        await stage.api.set_enabled(stage.proxy, False)
 
-    async def undo(self, api: ToxiproxyAPI, proxy: str, name: str) -> None:
-        await api.set_enabled(proxy, True)
+    async def undo(self, stage: Stage, name: str) -> None:
+        await stage.api.set_enabled(stage.proxy, True)

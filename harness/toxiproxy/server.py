@@ -19,9 +19,9 @@ _READY_DEADLINE_SECONDS = 10.0
 _FAILED_MARKER = "Server finished with error"
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return sock.getsockname()[1]
 
 

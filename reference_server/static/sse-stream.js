@@ -210,6 +210,8 @@ export class ReconnectingStream {
     for (const [name, value] of response.headers) headers[name] = value.slice(0, MAX_HEADER_VALUE_CHARS);
     this._record("response", { status: response.status, detail: JSON.stringify(headers) });
     if (response.status === 204) throw new Finished(Outcome.HTTP_ERROR, "the server answered 204 No Content: told to stop");
+    // a stream under way met a draining instance, or a store or balancer with none up: it resumes later
+    if (response.status === 503 && this.lastEventId) throw new Reconnect("the server answered HTTP 503 while the stream was under way");
     if (response.status !== 200) throw new Finished(Outcome.HTTP_ERROR, `the server answered HTTP ${response.status}`);
     const mediaType = (response.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
     if (mediaType !== "text/event-stream") {

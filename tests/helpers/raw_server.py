@@ -42,3 +42,14 @@ def scripted(*bodies: bytes) -> Handler:
         await writer.drain()
 
     return handler
+
+
+async def unavailable_on_resume(number: int, headers: dict[str, str], writer: asyncio.StreamWriter) -> None:
+    """One event, then a cut; the two resumes after it get 503 (a draining instance, a store
+    down), the third the stream's end."""
+    if number in (1, 2):
+        writer.write(b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n\r\n")
+    else:
+        body = b"id: s:0\ndata: {}\n\n" if number == 0 else b"id: s:1\nevent: complete\ndata: {}\n\n"
+        writer.write(SSE_HEAD.format(ctype="text/event-stream").encode() + body)
+    await writer.drain()
