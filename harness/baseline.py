@@ -8,6 +8,7 @@ import httpx
 
 from harness.checks.views import client_views, kept_answer, reason_of, terminal_event
 from harness.client import Outcome, RobustClient, settings_for
+from harness.figures import answer_times
 from harness.history import Baseline, History
 from harness.profile import TargetProfile
 from harness.request import Request
@@ -54,4 +55,10 @@ class Baselines:
             return Baseline(failure=f"{result.outcome.value}, {result.detail[:200]!r}")
         (client,) = client_views(history)
         reason = reason_of(terminal_event(client, profile))
-        return Baseline(content=kept_answer(client, profile), reason=reason if isinstance(reason, str) else None)
+        times = answer_times(client, profile, history)
+        return Baseline(
+            content=kept_answer(client, profile),
+            reason=reason if isinstance(reason, str) else None,
+            first_content_s=times.first_content,
+            whole_s=times.whole,
+        )

@@ -45,6 +45,7 @@ from harness.toxiproxy.install import RELEASES_URL, install
 from reference_server.collector import quiet_collector
 
 if TYPE_CHECKING:
+    from harness.probe import Probe as ProbeResult
     from harness.selftest import RowResult
 
 T = TypeVar("T")
@@ -60,7 +61,7 @@ out = Console()
 
 DEFAULT_REPORT_DIR = Path("reports/latest")
 SELFTEST_REPORT_DIR = Path("reports/selftest")
-_VERBOSE_HELP = "each failed check's whole detail, or the passed checks' names"
+_VERBOSE_HELP = "each failed check's whole detail, or the passed checks' names; the latency figures"
 
 
 def _fail(message: str) -> typer.Exit:
@@ -208,6 +209,53 @@ def _frames_on_the_system_allocator() -> None:
     pyarrow.set_memory_pool(pyarrow.system_memory_pool())
 
 
+@app.command()
+def probe(
+    url: Annotated[str, typer.Argument(help="the SSE endpoint's URL, http(s)")],
+    profile: Annotated[
+        str | None, typer.Option(help="the request to make (a POST API's body): a profile's name or file")
+    ] = None,
+    header: Annotated[
+        list[str] | None,
+        typer.Option("--header", "-H", help="'Name: value' on every request (repeatable; never shown or written)"),
+    ] = None,
+    write: Annotated[Path | None, typer.Option(help="write the draft profile (TOML) here")] = None,
+    seconds: Annotated[float, typer.Option(min=0.5, max=120, help="how long each request listens at most")] = 10.0,
+) -> None:
+    """Make a few short requests to a target and say what it speaks; draft a profile for it.
+
+    Examples:
+
+      sse-chaos probe http://127.0.0.1:8000/events --write my.toml
+
+      sse-chaos run --target http://127.0.0.1:8000/events --profile my.toml
+
+      sse-chaos probe http://127.0.0.1:8000/v1/chat/completions --profile openai-chat -H "Authorization: Bearer $KEY"
+    """
+    from harness.probe import probe as probe_target
+    from harness.probe import summary_lines
+    from harness.target import Target
+    from harness.transport import new_http_client
+
+    async def probed() -> ProbeResult:
+        async with new_http_client() as http:
+            return await probe_target(http, url, profile, headers, seconds)
+
+    try:
+        headers = parse_headers(header or [], load_profile(profile))
+        Target(url, load_profile(profile))
+        result = asyncio.run(probed())
+        if write is not None:
+            write_atomic(write, result.draft)
+    except HarnessError as error:
+        raise _fail(str(error)) from None
+    for line in summary_lines(result, list(headers.values())):
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
+    if write is not None:
+        said = f"draft profile: {write} (then: sse-chaos run --target URL --profile {write})"
+        out.print(said, highlight=False, markup=False, soft_wrap=True)
+
+
 @app.command("list")
 def list_scenarios() -> None:
     """List the scenario catalogue with what each scenario proves."""
@@ -273,6 +321,9 @@ def compare(
     p99_ms: Annotated[float, typer.Option(help="allowed growth of heartbeat error p99, ms")] = 20.0,
     reconnects: Annotated[int, typer.Option(help="allowed growth of the most reconnections")] = 2,
     duration_ratio: Annotated[float, typer.Option(help="allowed growth of wall time and longest stream")] = 0.25,
+    latency_ms: Annotated[
+        float, typer.Option(help="allowed growth of time to first content and of the p99 gap between chunks, ms")
+    ] = 100.0,
     json_output: Annotated[bool, typer.Option("--json", help="print the changes as JSON")] = False,
 ) -> None:
     """Show what changed between two runs, per scenario and check; exit 1 on a regression.
@@ -282,7 +333,8 @@ def compare(
       sse-chaos compare reports/main reports/latest
     """
     try:
-        changes = compare_runs(load_summary(base), load_summary(new), Thresholds(p99_ms, reconnects, duration_ratio))
+        thresholds = Thresholds(p99_ms, reconnects, duration_ratio, latency_ms=latency_ms)
+        changes = compare_runs(load_summary(base), load_summary(new), thresholds)
     except HarnessError as error:
         raise _fail(str(error)) from None
     regressions = [change for change in changes if change.regression]

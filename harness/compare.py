@@ -14,6 +14,7 @@ from typing import Any
 
 from harness.checks import CHECKS
 from harness.errors import ConfigurationError
+from harness.figures import LABELS
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class Thresholds:
     reconnects: int = 2  # the most reconnections of any client may grow this much
     duration_ratio: float = 0.25  # wall time and longest stream may grow this fraction ...
     duration_floor_s: float = 0.5  # ... and only count when also more than this many seconds
+    latency_ms: float = 100.0  # time to first content and the p99 gap between chunks may grow this much
 
 
 @dataclass(frozen=True)
@@ -36,12 +38,17 @@ class Change:
         return asdict(self)
 
 
+FIGURES = "figures"
+# The figures whose rise is a regression (beyond --latency-ms); the others are shown.
+_FIGURE_GROWTH = {"first_content_p50_ms": "latency", "first_content_p99_ms": "latency", "gap_p99_ms": "latency"}
+
+
 @dataclass(frozen=True)
 class _Metric:
     label: str
-    check: str | None  # None: a field of the scenario itself
+    check: str | None  # None: a field of the scenario itself; FIGURES: one of its latency figures
     key: str
-    kind: str  # how a growth is judged: "p99", "reconnects", "duration" or "info"
+    kind: str  # how a growth is judged: "p99", "reconnects", "duration", "latency" or "info"
 
 
 _METRICS = (
@@ -51,6 +58,7 @@ _METRICS = (
         for metric in check.metrics
     ),
     _Metric("wall s", None, "wall_seconds", "duration"),
+    *(_Metric(label, FIGURES, key, _FIGURE_GROWTH.get(key, "info")) for key, label in LABELS.items()),
 )
 
 
@@ -126,6 +134,8 @@ def _metric_changes(name: str, before: dict[str, Any], after: dict[str, Any], li
 def _metric(run: dict[str, Any], metric: _Metric) -> float | None:
     if metric.check is None:
         value = run.get(metric.key)
+    elif metric.check == FIGURES:
+        value = run.get(FIGURES, {}).get("values", {}).get(metric.key)
     else:
         check = next((c for c in run.get("checks", []) if c["name"] == metric.check), {})
         value = check.get("evidence", {}).get(metric.key)
@@ -138,6 +148,8 @@ def _grew_too_much(kind: str, old: float, now: float, limits: Thresholds) -> boo
         return growth > limits.p99_ms
     if kind == "reconnects":
         return growth > limits.reconnects
+    if kind == "latency":
+        return growth > limits.latency_ms
     if kind == "duration":
         return growth > max(limits.duration_floor_s, old * limits.duration_ratio)
     return False

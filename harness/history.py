@@ -106,6 +106,8 @@ class Baseline(BaseModel):
     content: str | None = None
     reason: str | None = None
     failure: str | None = None
+    first_content_s: float | None = None  # from the request: the latency figures' yardstick
+    whole_s: float | None = None
 
 
 @dataclass(slots=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.checks import CheckResult, Status
+from harness.figures import Figures
 from harness.history import History
 
 
@@ -19,6 +20,7 @@ class ScenarioRun:
     error: str | None = None
     wall_seconds: float = 0.0
     toxiproxy_unavailable: bool = False
+    figures: Figures = field(default_factory=Figures)
 
     @property
     def passed(self) -> bool:
@@ -41,6 +43,7 @@ def summary_of(runs: list[ScenarioRun]) -> dict[str, Any]:
                 "error": run.error,
                 "wall_seconds": round(run.wall_seconds, 3),
                 "checks": [result.to_json() for result in run.results],
+                "figures": run.figures.to_json(),
             }
             for run in runs
         ],
@@ -57,4 +60,6 @@ def verdict_lines(run: ScenarioRun, failed_only: bool = False, evidence: bool = 
         lines.append(f"{result.name}: {result.status.value.replace('_', ' ')}: {result.detail}")
         if evidence and result.evidence:
             lines.append(f"  evidence: {json.dumps(result.evidence, sort_keys=True)}")
+    if evidence:
+        lines += [f"figure: {line}" for line in run.figures.lines()]
     return lines

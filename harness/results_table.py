@@ -1,5 +1,5 @@
 """The table `sse-chaos run` and `report` end with: one line per scenario, read at a glance, or
-each failed check's whole detail (or the passed checks' names) with `--verbose`."""
+each failed check's whole detail (or the passed checks' names) and the latency figures with `--verbose`."""
 
 from __future__ import annotations
 
@@ -54,7 +54,8 @@ def _detailed(runs: list[ScenarioRun]) -> Table:
     table.add_column("s", justify="right")
     for run in runs:
         passed = ", ".join(r.name for r in run.results if r.status == Status.PASS)
-        detail = "\n".join(verdict_lines(run, failed_only=True)) or f"passed: {passed}"
+        verdicts = "\n".join(verdict_lines(run, failed_only=True)) or f"passed: {passed}"
+        detail = "\n".join([verdicts, *(f"figure: {line}" for line in run.figures.lines())])
         table.add_row(Text(run.name), _verdict(run), Text(detail), f"{run.wall_seconds:.1f}")
     return table
 

@@ -21,6 +21,7 @@ from harness.checks import CHECKS, CheckResult, Status, none_applicable, run_che
 from harness.client import RobustClient, settings_for
 from harness.deploy.base import Deployment
 from harness.errors import ConfigurationError, EnvironmentProblem, HarnessError
+from harness.figures import latency_figures
 from harness.history import History
 from harness.loop_lag import loop_lag_sampled
 from harness.nemesis import Nemesis
@@ -92,6 +93,7 @@ class Runner:
                 # Checking a big history takes a good part of a second: off the event loop, where
                 # another scenario's clients may be timing heartbeats.
                 run.results = await asyncio.to_thread(run_checks, plan, history)
+                run.figures = await asyncio.to_thread(latency_figures, plan, history)
                 run.error = _baseline_error(history, run.results)
         except ToxiproxyUnavailable as error:
             run.error, run.toxiproxy_unavailable = str(error), True

@@ -82,3 +82,13 @@ def test_names_and_details_are_shown_as_they_are_never_as_markup() -> None:
         text = "\n".join(_rendered([MARKUP], verbose=verbose, width=200))
         assert "[bold]x[/bold]" in text
         assert "'[red]'" in text
+
+
+def test_verbose_shows_the_latency_figures_and_why_one_is_absent() -> None:
+    run = _run("baseline", ("headers", Status.PASS, "3 responses carried every required header"))
+    run.figures.set("first_content_p50_ms", 0.0271)
+    run.figures.lack(("extra_ms",), "no client received the whole answer")
+    text = "\n".join(_rendered([run], verbose=True, width=400))
+    assert "figure: time to first content p50 ms: 27.1" in text
+    assert "figure: extra time faults cost ms: absent (no client received the whole answer)" in text
+    assert "figure:" not in "\n".join(_rendered([run], width=400))

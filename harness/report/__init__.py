@@ -14,6 +14,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from harness.checks import CHECKS, CheckResult, run_checks
 from harness.errors import ConfigurationError
+from harness.figures import latency_figures
 from harness.history import History
 from harness.report.charts import heartbeat_svg, timeline_svg
 from harness.report.files import write_atomic, write_atomic_with
@@ -77,6 +78,7 @@ def _load_run(path: Path) -> ScenarioRun:
         run.error = "the saved history has no plan: the run ended before it was planned"
     if run.error is None and plan is not None:
         run.results = run_checks(plan, history)
+        run.figures = latency_figures(plan, history)
     return run
 
 
@@ -108,6 +110,7 @@ class _RunView:
     heartbeats: str
     faults: str
     screenshots: list[str]
+    figures: list[str]  # the latency figures, one line each (an absent one says why)
 
 
 def render_html(runs: list[ScenarioRun]) -> str:
@@ -126,6 +129,7 @@ def render_html(runs: list[ScenarioRun]) -> str:
             heartbeat_svg(run.history),
             _faults_text(run.history),
             list(run.history.screenshots),
+            run.figures.lines(),
         )
         for run in runs
     ]
