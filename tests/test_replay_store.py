@@ -14,7 +14,15 @@ from redis.asyncio import Redis
 
 from harness.toxiproxy.server import free_port
 from reference_server.answer import AnswerRequest
-from reference_server.store.base import LeaseLost, ReplayGap, StoredEvent, StoreUnavailable, StreamRecord, StreamStore
+from reference_server.store.base import (
+    LeaseLost,
+    ReplayGap,
+    StoredEvent,
+    StoreUnavailable,
+    StreamLog,
+    StreamRecord,
+    StreamStore,
+)
 from reference_server.store.memory_store import MemoryStore
 from reference_server.store.redis_store import RedisSettings, RedisStore, writer_name
 
@@ -39,6 +47,16 @@ def event(seq: int, kind: str = "content_chunk") -> StoredEvent:
 
 
 StoreFactory = Callable[[], StreamStore]
+
+
+async def lead_and_follower(stores: StoreFactory) -> tuple[StreamRecord, StreamLog, StreamLog]:
+    """A stream one instance created and wrote event 0 of, and the same stream opened by another."""
+    created = record()
+    lead = await stores().create(created)
+    await lead.append(event(0))
+    opened = await stores().open(created.stream_id)
+    assert opened is not None
+    return created, lead, opened[1]
 
 
 @pytest_asyncio.fixture
@@ -121,12 +139,7 @@ async def test_another_instance_opens_the_record_and_the_kept_events(redis_store
 
 
 async def test_a_follower_refreshes_to_what_the_lead_has_just_written(redis_stores: StoreFactory) -> None:
-    created = record()
-    lead = await redis_stores().create(created)
-    await lead.append(event(0))
-    opened = await redis_stores().open(created.stream_id)
-    assert opened is not None
-    follower = opened[1]
+    _created, lead, follower = await lead_and_follower(redis_stores)
     await lead.append(event(1))
     await lead.append(event(2))
     mirrored: list[StoredEvent] = []
@@ -137,12 +150,7 @@ async def test_a_follower_refreshes_to_what_the_lead_has_just_written(redis_stor
 
 
 async def test_overlapping_reads_of_the_store_keep_nothing_twice(redis_stores: StoreFactory) -> None:
-    created = record()
-    lead = await redis_stores().create(created)
-    await lead.append(event(0))
-    opened = await redis_stores().open(created.stream_id)
-    assert opened is not None
-    follower = opened[1]
+    _created, lead, follower = await lead_and_follower(redis_stores)
     await lead.append(event(1))
     mirrored: list[StoredEvent] = []
     await asyncio.gather(follower.refresh(mirrored.extend), follower.refresh(mirrored.extend))  # both read from 0
@@ -158,12 +166,7 @@ async def test_the_lead_and_memory_have_nothing_to_refresh(new_store: StoreFacto
 
 
 async def test_a_follower_cannot_write_and_takes_over_once_the_lease_expires(redis_stores: StoreFactory) -> None:
-    created = record()
-    lead = await redis_stores().create(created)
-    await lead.append(event(0))
-    opened = await redis_stores().open(created.stream_id)
-    assert opened is not None
-    follower = opened[1]
+    _created, lead, follower = await lead_and_follower(redis_stores)
     with pytest.raises(LeaseLost):
         await follower.append(event(1))
     mirrored: list[StoredEvent] = []
@@ -178,13 +181,9 @@ async def test_a_follower_cannot_write_and_takes_over_once_the_lease_expires(red
 
 
 async def test_a_lead_that_lost_its_lease_writes_nothing_more(redis_stores: StoreFactory, redis: Redis) -> None:
-    created = record()
-    lead = await redis_stores().create(created)
-    await lead.append(event(0))
-    opened = await redis_stores().open(created.stream_id)
-    assert opened is not None
+    created, lead, follower = await lead_and_follower(redis_stores)
     async with asyncio.timeout(5):
-        await opened[1].lead(lambda events: None)
+        await follower.lead(lambda events: None)
     with pytest.raises(LeaseLost):
         await lead.append(event(1))  # a seq nobody wrote yet: only the lease check refuses it
     entries = await redis.xrange(f"sse:{{{created.stream_id}}}:log")
