@@ -10,7 +10,7 @@ from typing import Any
 from harness.faults import FaultNote, Slack
 from harness.history import NEMESIS, History, Kind, Record
 from harness.profile import TargetProfile
-from harness.reading import answer_text, ends_stream, is_content
+from harness.reading import answer_text, ends_stream, is_content, json_of
 
 
 @dataclass
@@ -113,10 +113,7 @@ def fault_windows(history: History) -> list[FaultWindow]:
 
 def payload(record: Record) -> dict[str, Any]:
     """An event's data as the contract's JSON (docs/protocol.md), or {} when it is not a JSON object."""
-    try:
-        value = json.loads(record.data)
-    except ValueError:
-        return {}
+    value = json_of(record.data)
     return value if isinstance(value, dict) else {}
 
 

@@ -4,7 +4,6 @@ that say why (the draft profile's comments and the terminal's summary)."""
 from __future__ import annotations
 
 import itertools
-import json
 import statistics
 from collections import Counter
 from collections.abc import Sequence
@@ -15,6 +14,7 @@ from jsonpointer import resolve_pointer
 
 from harness.probe.listen import Heard, Listening
 from harness.profile import TargetProfile
+from harness.reading import json_of
 from harness.sse import Comment, Event
 from harness.untrusted import printable
 
@@ -96,7 +96,7 @@ def _ending(findings: Findings, listening: Listening, events: list[Event], conte
         said = "still open when the probe stopped listening: a live feed (a longer --seconds tells a slow answer)"
     elif last is not None and last.event != content:
         terminal, said = [last.event], f"the stream ended after an event {printable(last.event, 60)!r}"
-    elif last is not None and _json(last.data) is None and len(last.data) <= _SENTINEL_CHARS:
+    elif last is not None and json_of(last.data) is None and len(last.data) <= _SENTINEL_CHARS:
         sentinel, said = last.data, f"the stream ended with the data {printable(last.data, _SENTINEL_CHARS)!r}"
     else:
         on_close, said = True, "the server closed the body after its last content: a clean end"
@@ -107,7 +107,7 @@ def _ending(findings: Findings, listening: Listening, events: list[Event], conte
 
 
 def _payload(findings: Findings, data: list[str]) -> None:
-    documents = [_json(text) for text in data]
+    documents = [json_of(text) for text in data]
     if not data or any(document is None for document in documents):
         findings.found("payload", "opaque", "the content events' data is not JSON throughout")
         return
@@ -153,13 +153,6 @@ def _headers(findings: Findings, listening: Listening, parent: TargetProfile) ->
     missing = [name for name in parent.required_headers if name.lower() not in present]
     if missing:
         findings.found("required_headers", [], f"the response lacks {', '.join(missing)}: none required")
-
-
-def _json(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
 
 
 def resumed(first: Listening, again: Listening, after: Event) -> bool:
