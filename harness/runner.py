@@ -28,6 +28,7 @@ from harness.nemesis import Nemesis
 from harness.plan import Plan, make_plan
 from harness.results import ScenarioRun
 from harness.scenario import Scenario
+from harness.share import WHOLE, Share
 from harness.target import Target, Timing, probe_timing
 from harness.toxiproxy import Proxy, ToxiproxyAPI, ToxiproxyUnavailable
 from harness.transport import upstream_address, url_at
@@ -52,16 +53,19 @@ class Runner:
         chromium: Chromium | None = None,
         report_dir: Path | None = None,
         deployment: Deployment | None = None,
+        share: Share = WHOLE,
     ) -> None:
         """`chromium` launches the browser for browser clients (without it they are a configuration
         error); with a `report_dir`, each browser page's final screenshot is kept under it; process
-        faults act on `deployment` (without one they are an error)."""
+        faults act on `deployment` (without one they are an error); only the `share` of each
+        scenario's clients runs here (the others run in other processes)."""
         self.target = target
         self.deployment = deployment
         self.api = api
         self.http = http
         self.chromium = chromium
         self.report_dir = report_dir
+        self.share = share
         self.baselines = Baselines(target, http)
         self._timing: Timing | None = None
         self._runs = 0
@@ -111,7 +115,8 @@ class Runner:
             if plan.sweep is not None:
                 await _timed(plan, history, self._swept(plan, history, proxies, on_progress))
             else:
-                clients = [self._client(plan, history, proxies[0], index) for index in range(plan.clients.count)]
+                mine = self.share.indices(plan.clients.count)
+                clients = [self._client(plan, history, proxies[0], index) for index in mine]
                 browsers = [client for client in clients if isinstance(client, BrowserClient)]
                 try:
                     await self._open_pages(plan, browsers)
@@ -166,7 +171,8 @@ class Runner:
             if on_progress is not None:
                 on_progress(plan.scenario)
 
-        work = _gather(one_client(index, client) for index, client in enumerate(clients))
+        numbered = zip(self.share.indices(plan.clients.count), clients, strict=True)
+        work = _gather(one_client(index, client) for index, client in numbered)
         nemesis = Nemesis(self.api, history, proxy.name, plan.timeline(), self.deployment)
         await nemesis.alongside(work, partial(_first_attempts_ended, browsers) if browsers else None)
 
@@ -174,7 +180,7 @@ class Runner:
         """One client per sweep value; each lane (proxy) runs its clients one after another."""
 
         async def lane(lane_index: int, proxy: Proxy) -> None:
-            for index in range(lane_index, plan.clients.count, len(proxies)):
+            for index in filter(self.share.holds, range(lane_index, plan.clients.count, len(proxies))):
                 client = self._client(plan, history, proxy, index)
                 nemesis = Nemesis(self.api, history, proxy.name, plan.timeline(index), self.deployment)
                 await nemesis.alongside(client.run())
