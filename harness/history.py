@@ -2,8 +2,11 @@
 plan it ran and the fault-free baseline it is compared with.
 
 Clients and the nemesis append; checks and reports only read. A history saves to JSON and
-loads back unchanged (a history of the first format is migrated on load), and becomes a
+loads back unchanged (a history of an earlier format is migrated on load), and becomes a
 pandas DataFrame for analysis.
+
+Each client's records are stamped by one event loop: the harness's own, unless `loops` names
+another (a worker process's); the checks forgive a late stamp only by the lag of its own loop.
 
 A client's share is bounded, so that a hostile server ends in a verdict and not in memory:
 reads that follow each other within a millisecond share one record, and once a client has
@@ -27,13 +30,13 @@ from pydantic import BaseModel, ConfigDict
 
 from harness.errors import ConfigurationError
 from harness.faults import FaultNote
-from harness.migrate import from_format_1
+from harness.migrate import from_format_1, from_format_2
 from harness.plan import Plan
 
 if TYPE_CHECKING:
     import pandas as pd
 
-FORMAT = 2
+FORMAT = 3
 
 # The catalogue's busiest client keeps 2,500 to 3,000 records (slicer) and 50,000 characters of
 # text. At these caps a run whose clients all reach them, and its report, stay under 300 MB
@@ -64,7 +67,7 @@ class Kind(StrEnum):
     FAULT_START = "fault_start"  # the nemesis applied a fault (event_id: its id, detail: FaultNote JSON)
     FAULT_END = "fault_end"  # the nemesis undid it
     COMMAND = "command"  # what a deployment did for a process fault (event_id: the fault's id, detail: what)
-    LOOP_LAG = "loop_lag"  # an event-loop lag sample, the harness's or a browser page's (lag_us)
+    LOOP_LAG = "loop_lag"  # an event-loop lag sample (lag_us): the harness's (event: which of its loops) or a page's
     CPU_WAIT = "cpu_wait"  # the longest run-queue wait of a process role (event) since the last sample (lag_us)
     DISPLAY = "display"  # what a browser client's page showed at the end (data: answer, detail: JSON)
     TRUNCATED = "truncated"  # the client's records reached the cap; later ones were dropped (detail: the cap)
@@ -134,6 +137,7 @@ class History:
     epoch_ns: int = field(default_factory=time.monotonic_ns)
     baseline: Baseline | None = None
     screenshots: list[str] = field(default_factory=list)  # relative to the report directory
+    loops: dict[str, str] = field(default_factory=dict)  # client -> the loop that stamped it, when not HARNESS
     max_records: int = MAX_RECORDS_PER_CLIENT
     max_text: int = MAX_TEXT_PER_CLIENT
     _shares: dict[str, _Share] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -151,6 +155,15 @@ class History:
         record = Record(t_ns, client, kind.value, **values)
         if client in _UNBOUNDED or self._admits(record):
             self.records.append(record)
+
+    def admit(self, record: Record) -> None:
+        """A record another process stamped and bounded (a worker's), bounded again here."""
+        if record.client in _UNBOUNDED or self._admits(record):
+            self.records.append(record)
+
+    def loop_of(self, client: str) -> str:
+        """The sampler whose lag may have delayed `client`'s stamps: its loop's (`harness_loop`)."""
+        return self.loops.get(client, HARNESS)
 
     def add_read(self, client: str, connection: int, offset: int, nbytes: int) -> None:
         """A read of `nbytes` at stream `offset`. It joins the client's latest record when that is a
@@ -225,6 +238,7 @@ class History:
             "plan": self.plan.model_dump(mode="json") if self.plan is not None else None,
             "baseline": self.baseline.model_dump(mode="json") if self.baseline is not None else None,
             "screenshots": self.screenshots,
+            "loops": self.loops,
             "epoch_ns": self.epoch_ns,
             "columns": COLUMNS,
             "records": list(map(attrgetter(*COLUMNS), self.records)),
@@ -232,22 +246,25 @@ class History:
 
     @classmethod
     def from_json(cls, payload: dict[str, Any]) -> History:
-        """A saved history (the first format is migrated); ConfigurationError when it is not one
+        """A saved history (an earlier format is migrated); ConfigurationError when it is not one
         this version can read."""
         try:
             if payload.get("format") is None and "meta" in payload:
                 payload = from_format_1(payload)
+            if payload.get("format") == 2:
+                payload = from_format_2(payload)
             if payload.get("format") != FORMAT:
                 raise ConfigurationError(
-                    f"a history of format {payload.get('format')!r}; this sse-chaos reads {FORMAT} (and 1)"
+                    f"a history of format {payload.get('format')!r}; this sse-chaos reads {FORMAT} (and 1, 2)"
                 )
-            records = _records(payload["columns"], payload["records"])
+            records = records_from_rows(payload["columns"], payload["records"])
             return cls(
                 plan=Plan.model_validate(payload["plan"]) if payload["plan"] is not None else None,
                 records=records,
                 epoch_ns=_integer(payload["epoch_ns"], "epoch_ns"),
                 baseline=Baseline.model_validate(payload["baseline"]) if payload["baseline"] is not None else None,
                 screenshots=list(payload["screenshots"]),
+                loops=_loops(payload["loops"]),
             )
         except KeyError as error:
             raise ConfigurationError(f"not a history sse-chaos wrote: no {error}") from None
@@ -259,7 +276,12 @@ class History:
         return cls.from_json(json.loads(path.read_text()))
 
 
-def _records(columns: list[str], rows: list[list[Any]]) -> list[Record]:
+def harness_loop(name: str) -> str:
+    """The sampler name of one of the harness's loops (a worker's): its lag records say `name`."""
+    return f"{HARNESS}:{name}" if name else HARNESS
+
+
+def records_from_rows(columns: list[str], rows: list[list[Any]]) -> list[Record]:
     """Saved rows as records, every field of its type and every JSON detail readable; ValueError else."""
     if sorted(columns) != sorted(COLUMNS):
         raise ValueError(f"its columns are not {', '.join(COLUMNS)}")
@@ -273,6 +295,12 @@ def _records(columns: list[str], rows: list[list[Any]]) -> list[Record]:
         elif record.kind == Kind.RESPONSE and not isinstance(json.loads(record.detail or "{}"), dict):
             raise ValueError(f"record {number}: response headers are not an object")
     return records
+
+
+def _loops(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ValueError("loops is not an object of names")
+    return dict(value)
 
 
 def _integer(value: Any, name: str) -> int:

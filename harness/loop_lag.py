@@ -17,8 +17,11 @@ _WORTH_RECORDING_US = 1000  # a wait under a millisecond changes no verdict
 
 
 @asynccontextmanager
-async def loop_lag_sampled(history: History, period: float) -> AsyncIterator[None]:
-    task = asyncio.create_task(_sample(history, period))
+async def loop_lag_sampled(history: History, period: float, loop: str = "") -> AsyncIterator[None]:
+    """Sample this process's loop while the block runs. `loop` names a worker process's loop
+    (`harness_loop`); only the harness's own ("") samples the CPU waits, which are the machine's:
+    every worker sampling them too would record each wait once per process."""
+    task = asyncio.create_task(_sample(history, period, loop))
     try:
         yield
     finally:
@@ -26,17 +29,17 @@ async def loop_lag_sampled(history: History, period: float) -> AsyncIterator[Non
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def _sample(history: History, period: float) -> None:
+async def _sample(history: History, period: float, name: str) -> None:
     """Every `period`, how much later than due the loop woke; an overdue garbage collection (the
     collector is paused while clients stream) runs here, so its pause shows up as lag."""
     loop = asyncio.get_running_loop()
-    waits = CpuWaits() if available() else None
+    waits = CpuWaits() if available() and not name else None
     while True:
         before = loop.time()
         await asyncio.sleep(period)
         collect_if_overdue()
         lag_us = int(max(0.0, loop.time() - before - period) * 1e6)
-        history.add(HARNESS, Kind.LOOP_LAG, lag_us=lag_us)
+        history.add(HARNESS, Kind.LOOP_LAG, event=name, lag_us=lag_us)
         if waits is not None:
             for role, waited_us in waits.sample(loop.time()).items():
                 if waited_us >= _WORTH_RECORDING_US:

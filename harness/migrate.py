@@ -1,4 +1,6 @@
-"""Histories of the first format (an untyped `meta` dict, before plans) read as the current one.
+"""Histories of earlier formats read as the current one: the first (an untyped `meta` dict,
+before plans) as the second, the second (every client stamped by the harness's one loop, before
+worker processes) as the third.
 
 What the first format did not record is given neutral values that no check reads: the request's
 parameters, the clients' stagger and attempt limit, the hard deadline.
@@ -30,6 +32,10 @@ def from_format_1(payload: dict[str, Any]) -> dict[str, Any]:
         "columns": columns,
         "records": [list(record.values()) for record in records],
     }
+
+
+def from_format_2(payload: dict[str, Any]) -> dict[str, Any]:
+    return payload | {"format": 3, "loops": {}}
 
 
 def _record(row: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from harness.checks import Status
-from harness.history import HARNESS, History
+from harness.history import HARNESS, History, harness_loop
 from tests.helpers.histories import HistoryBuilder, found, judge, status
 
 CAPPED = "duration_cap"
@@ -88,6 +88,18 @@ def test_a_stream_capped_at_the_cap_passes_the_cap() -> None:
 def test_a_terminal_event_stamped_while_its_loop_lagged_may_be_late_by_that_lag(sampler: str, expected: Status) -> None:
     builder = stream_ending(6.25, "finished")
     builder.loop_lag(6.25, 250_000, sampler)  # the harness's loop, this client's page, another's
+    assert status("duration_cap", builder.ordered()) == expected
+
+
+@pytest.mark.parametrize(
+    ("lagged", "expected"), [("worker1", Status.PASS), ("worker0", Status.FAIL), ("", Status.FAIL)]
+)
+def test_a_terminal_event_stamped_in_a_worker_may_be_late_only_by_that_worker_s_lag(
+    lagged: str, expected: Status
+) -> None:
+    builder = stream_ending(6.25, "finished")
+    builder.history.loops["c0"] = harness_loop("worker1")
+    builder.loop_lag(6.25, 250_000, loop=lagged)
     assert status("duration_cap", builder.ordered()) == expected
 
 

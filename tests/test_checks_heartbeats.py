@@ -10,7 +10,7 @@ import pytest
 
 from harness.checks import Status
 from harness.checks.lag import lag_at, lag_summary
-from harness.history import HARNESS, Kind
+from harness.history import HARNESS, Kind, harness_loop
 from tests.helpers.histories import HistoryBuilder, found, judge, status
 
 NOTE = " ({} lagged: timing may be the harness's fault)"
@@ -382,6 +382,23 @@ def test_a_late_interval_is_forgiven_as_far_as_the_loop_lagged_when_it_was_stamp
     if expected == Status.PASS:
         evidence = result.evidence
         assert (evidence["intervals_forgiven_for_harness_lag"], evidence["largest_forgiven_lag_ms"]) == (2, 125.0)
+
+
+@pytest.mark.parametrize(
+    ("lagged", "expected"), [("worker0", Status.PASS), ("worker1", Status.FAIL), ("", Status.FAIL)]
+)
+def test_a_worker_s_loop_lag_forgives_only_the_late_heartbeats_of_its_own_clients(
+    lagged: str, expected: Status
+) -> None:
+    """Client c0 ran in worker 0: its stamps may be late by worker 0's lag, never by worker 1's
+    nor by the coordinator's (another process, its loop free or blocked on its own)."""
+    builder = beating(0.25, 0.75, 1.0, 1.5)
+    builder.history.loops["c0"] = harness_loop("worker0")
+    for t in (0.75, 1.5):
+        builder.loop_lag(t, 125_000, loop=lagged)
+    result = judge("heartbeat_timing", builder.ordered())
+    assert result.status == expected, result.detail
+    assert result.evidence["harness_loop_lag_max_ms"] == 125  # every loop of the harness, workers' too
 
 
 @pytest.mark.parametrize(("sampled_by", "expected"), [("c0", Status.PASS), ("c1", Status.FAIL)])

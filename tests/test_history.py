@@ -19,6 +19,8 @@ from harness.history import (
     NEMESIS,
     History,
     Kind,
+    Record,
+    harness_loop,
 )
 from tests.helpers.histories import HistoryBuilder
 
@@ -33,18 +35,39 @@ def test_a_history_round_trips_through_json_and_frame() -> None:
     builder.add(0.3, Kind.LOOP_LAG, client="harness", lag_us=1200)
     history = builder.history
     history.screenshots.append("screenshots/built/b0000.png")
+    history.loops["c0"] = harness_loop("worker1")
     restored = History.from_json(saved(history))
     assert restored.records == history.records
-    assert (restored.plan, restored.baseline, restored.screenshots) == (
+    assert (restored.plan, restored.baseline, restored.screenshots, restored.loops) == (
         history.plan,
         history.baseline,
         history.screenshots,
+        {"c0": "harness:worker1"},
     )
     assert restored.epoch_ns == history.epoch_ns
     frame = restored.to_frame()
     assert list(frame.columns[:3]) == ["t_ns", "t", "client"]
     assert len(frame) == len(history.records)
     assert frame["lag_us"].max() == 1200
+
+
+def test_a_history_of_the_second_format_reads_with_every_client_on_the_harness_s_loop() -> None:
+    """Before worker processes, the harness's one loop stamped every client's records."""
+    history = HistoryBuilder().good_stream().history
+    second = saved(history) | {"format": 2}
+    del second["loops"]
+    restored = History.from_json(second)
+    assert restored.records == history.records
+    assert restored.loops == {}
+    assert restored.loop_of("c0") == HARNESS
+
+
+def test_a_record_another_process_stamped_is_admitted_within_its_client_s_budget() -> None:
+    history = History(max_records=1)
+    for t_ns in (5, 6):
+        history.admit(Record(t_ns, "c", Kind.EVENT.value, data="x"))
+    history.admit(Record(7, HARNESS, Kind.LOOP_LAG.value, event="worker0", lag_us=3))
+    assert [(r.t_ns, r.kind) for r in history.records] == [(5, "event"), (6, "truncated"), (7, "loop_lag")]
 
 
 def test_a_run_that_ended_before_it_was_planned_saves_without_a_plan() -> None:
@@ -61,6 +84,8 @@ def test_a_run_that_ended_before_it_was_planned_saves_without_a_plan() -> None:
         ({"plan": {"scenario": "x"}}, "not a history sse-chaos wrote"),
         ({"columns": ["t_ns"]}, "not a history sse-chaos wrote"),
         ({"records": "none"}, "not a history sse-chaos wrote"),
+        ({"loops": ["c0"]}, "not a history sse-chaos wrote: loops"),
+        ({"loops": {"c0": 1}}, "not a history sse-chaos wrote: loops"),
     ],
 )
 def test_what_is_not_a_history_of_this_format_is_one_clear_error(change: dict[str, Any], message: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.checks.lag import LagSamples, lag_at, lag_samples
+from harness.checks.lag import LagSamples, lag_at, lag_samples, stamp_lags
 from harness.checks.results import Verdict, not_applicable, verdict
 from harness.checks.views import (
     ClientView,
@@ -16,7 +16,7 @@ from harness.checks.views import (
     reason_of,
     terminal_event,
 )
-from harness.history import HARNESS, History, Record
+from harness.history import History, Record
 from harness.plan import Plan
 from harness.profile import TargetProfile
 
@@ -85,8 +85,7 @@ def check_duration_cap(plan: Plan, history: History) -> Verdict:
     problems: list[str] = []
     spans = {client.name: _span(client, history, plan.profile) for client in streams}
     for name, span in spans.items():
-        stamp_lags = lags.get(HARNESS, []) + lags.get(name, [])
-        problems += [f"{name}: {problem}" for problem in rules.problems(span, stamp_lags)]
+        problems += [f"{name}: {problem}" for problem in rules.problems(span, stamp_lags(history, lags, name))]
     evidence = {
         "cap_s": cap,
         "tolerance_s": round(rules.tolerance + delay, 3),

@@ -16,10 +16,10 @@ from itertools import pairwise
 
 import numpy as np
 
-from harness.checks.lag import LagSamples, cpu_waits, lag_at, lag_samples, lag_summary, lag_within
+from harness.checks.lag import LagSamples, cpu_waits, lag_at, lag_samples, lag_summary, lag_within, stamp_lags
 from harness.checks.results import Verdict, not_applicable, verdict
 from harness.checks.views import Connection, FaultWindow, client_views, fault_windows, heartbeats, payload
-from harness.history import HARNESS, READ_WINDOW_NS, History, Record
+from harness.history import READ_WINDOW_NS, History, Record
 from harness.plan import Plan
 from harness.profile import TargetProfile
 from harness.target import on_this_machine
@@ -95,12 +95,12 @@ def check_heartbeat_timing(plan: Plan, history: History) -> Verdict:
     waits = cpu_waits(lags)
     tally = _Tally()
     for client in client_views(history):
-        # what stamps this client's records late: the harness's loop, a browser page's own, and
-        # a process carrying the stream on this machine (Toxiproxy, Chromium) that waited for a CPU
-        stamp_lags = lags.get(HARNESS, []) + lags.get(client.name, []) + waits
+        # what stamps this client's records late: its own loop, a browser page's own, and a
+        # process carrying the stream on this machine (Toxiproxy, Chromium) that waited for a CPU
+        late = stamp_lags(history, lags, client.name) + waits
         for connection in client.connections:
             if connection.responded is not None and connection.status == 200:
-                _judge_connection(rules, f"{client.name}#{connection.number}", connection, history, stamp_lags, tally)
+                _judge_connection(rules, f"{client.name}#{connection.number}", connection, history, late, tally)
     if silence is not None and tally.largest_silence >= silence:
         tally.problems.append(f"silence of {tally.largest_silence:.3f} s on a healthy link (threshold {silence:g} s)")
     if tally.judged == 0 and not tally.problems:

@@ -4,21 +4,32 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.history import HARNESS, History, Kind
+from harness.history import HARNESS, History, Kind, Record, harness_loop
 
 LagSamples = list[tuple[float, float]]  # (when the sample was taken, how late the loop woke), seconds
 CPU_WAIT = "cpu_wait"  # samples of how long a process carrying streams waited for a CPU: "cpu_wait:ROLE"
 
 
 def lag_samples(history: History) -> dict[str, LagSamples]:
-    """Samples by who took them: the harness (HARNESS), a browser client's page (its name), and
-    the run-queue waits of each role of process carrying streams ("cpu_wait:toxiproxy"...), which
-    delay a stamp the way a blocked loop does."""
+    """Samples by who took them: the harness's loop (HARNESS), a worker process's ("harness:worker1"),
+    a browser client's page (its name), and the run-queue waits of each role of process carrying
+    streams ("cpu_wait:toxiproxy"...), which delay a stamp the way a blocked loop does."""
     samples: dict[str, LagSamples] = {}
     for record in history.of_kind(Kind.LOOP_LAG, Kind.CPU_WAIT):
-        sampler = record.client if record.kind == Kind.LOOP_LAG else f"{CPU_WAIT}:{record.event}"
-        samples.setdefault(sampler, []).append((history.seconds(record), record.lag_us / 1e6))
+        samples.setdefault(_sampler(record), []).append((history.seconds(record), record.lag_us / 1e6))
     return samples
+
+
+def stamp_lags(history: History, samples: dict[str, LagSamples], client: str) -> LagSamples:
+    """The lag that may have delayed `client`'s stamps: its own loop's (the harness's, or the worker
+    process's that ran it; never another process's), and its page's when it is a browser client."""
+    return samples.get(history.loop_of(client), []) + samples.get(client, [])
+
+
+def _sampler(record: Record) -> str:
+    if record.kind == Kind.CPU_WAIT:
+        return f"{CPU_WAIT}:{record.event}"
+    return harness_loop(record.event) if record.client == HARNESS else record.client
 
 
 def cpu_waits(samples: dict[str, LagSamples]) -> LagSamples:
@@ -44,14 +55,16 @@ def lag_within(samples: LagSamples, start: float, end: float, after_sample: floa
 
 
 def lag_summary(samples: dict[str, LagSamples]) -> dict[str, float]:
-    """p99 and max of the harness's loop lag, and of the browser pages' (all pages together), in ms."""
+    """p99 and max of the harness's loop lag (all its loops together, workers' too), and of the
+    browser pages' (all pages together), in ms."""
     by_sampler: dict[str, list[float]] = {}
     evidence = {}
     for sampler, taken in samples.items():
         if sampler.startswith(CPU_WAIT):  # only waits of a millisecond or more are kept: no p99
             evidence[f"{sampler.replace(':', '_')}_max_ms"] = round(max(lag for _, lag in taken) * 1000, 2)
             continue
-        by_sampler.setdefault("harness" if sampler == HARNESS else "page", []).extend(lag * 1000 for _, lag in taken)
+        whose = "harness" if sampler.startswith(HARNESS) else "page"
+        by_sampler.setdefault(whose, []).extend(lag * 1000 for _, lag in taken)
     for sampler, ms in sorted(by_sampler.items()):
         evidence[f"{sampler}_loop_lag_p99_ms"] = round(float(np.percentile(ms, 99)), 2)
         evidence[f"{sampler}_loop_lag_max_ms"] = round(max(ms), 2)

@@ -193,9 +193,10 @@ class HistoryBuilder:
         """The client gives up on its stream without a terminal event (and without an error)."""
         self.add(t, Kind.OUTCOME, connection=self.connection, outcome="gave_up", detail=detail)
 
-    def loop_lag(self, t: float, lag_us: int, sampler: str = HARNESS) -> None:
-        """A lag sample of the harness's event loop, or of the page of client `sampler`."""
-        self.add(t, Kind.LOOP_LAG, client=sampler, lag_us=lag_us)
+    def loop_lag(self, t: float, lag_us: int, sampler: str = HARNESS, loop: str = "") -> None:
+        """A lag sample of the harness's event loop (of its worker process `loop`, when given),
+        or of the page of client `sampler`."""
+        self.add(t, Kind.LOOP_LAG, client=sampler, event=loop, lag_us=lag_us)
 
     def cpu_wait(self, t: float, waited_us: int, role: str = "toxiproxy") -> None:
         """The longest run-queue wait of a process carrying streams (`role`) in the sample taken at `t`."""
