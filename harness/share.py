@@ -38,6 +38,12 @@ class Share:
         """The numbers of this share's clients among `count`."""
         return range(self.index, count, self.of)
 
+    def split(self, part: int, parts: int) -> Share:
+        """Part `part` of `parts` of this share (a worker process's of its runner's): every
+        `parts`-th of this share's clients from its `part`-th; the parts hold each of them once."""
+        Share(part, parts)  # refused in one line unless 0 <= part < parts
+        return Share(self.index + part * self.of, self.of * parts)
+
     def holds(self, client: int) -> bool:
         return client % self.of == self.index
 

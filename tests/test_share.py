@@ -26,3 +26,16 @@ def test_a_share_that_is_not_I_of_N_is_refused_in_one_line(text: str) -> None:
 def test_a_share_reads_back_as_written() -> None:
     assert Share.parse(" 1/4 ") == Share(1, 4)
     assert str(Share(1, 4)) == "1/4"
+
+
+@pytest.mark.parametrize("runner", [Share(), Share(1, 3)])
+def test_the_parts_of_a_share_hold_each_of_its_clients_once(runner: Share) -> None:
+    parts = [runner.split(part, 2) for part in range(2)]
+    held = sorted(client for part in parts for client in part.indices(20))
+    assert held == list(runner.indices(20))
+    assert list(parts[1].indices(20)) == list(runner.indices(20))[1::2]
+
+
+def test_a_part_that_is_not_one_of_the_parts_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="a share is I/N"):
+        Share(0, 2).split(2, 2)
