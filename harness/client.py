@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -30,6 +30,9 @@ from harness.sse import Comment, Event, SSEParseError, SSEParser
 from harness.target import DEFAULT_SILENCE_SECONDS, seconds_if_advertised
 from harness.transport import route_through
 from harness.untrusted import printable
+
+if TYPE_CHECKING:
+    from harness.plan import Plan
 
 _MAX_HEADER_VALUE_CHARS = 256
 _MAX_SEEN_IDS = 200_000
@@ -90,6 +93,23 @@ def settings_for(request: Request, headers: Mapping[str, str], **options: Any) -
     return ClientSettings(
         request.url, dict(request.params), merged, method=request.method, body=request.body, **options
     )
+
+
+def planned_settings(plan: Plan, headers: Mapping[str, str], connect_to: tuple[str, int]) -> ClientSettings:
+    """The settings of a plan's clients, through the proxy at `connect_to`, wherever they run."""
+    return settings_for(
+        plan.request,
+        headers,
+        max_attempts=plan.clients.max_attempts,
+        deadline=plan.clients.deadline,
+        backoff_max=plan.clients.backoff_max,
+        connect_to=connect_to,
+    )
+
+
+def http_client_name(index: int) -> str:
+    """A plan's HTTP client `index`: the same name in whichever process runs it."""
+    return f"c{index:04d}"
 
 
 @dataclass

@@ -18,7 +18,7 @@ import httpx
 from harness.baseline import Baselines
 from harness.browser import BrowserClient, Chromium, page_cannot_speak, warm_up
 from harness.checks import CHECKS, CheckResult, Status, none_applicable, run_checks
-from harness.client import RobustClient, settings_for
+from harness.client import RobustClient, http_client_name, planned_settings
 from harness.deploy.base import Deployment
 from harness.errors import ConfigurationError, EnvironmentProblem, HarnessError
 from harness.figures import latency_figures
@@ -32,6 +32,7 @@ from harness.share import WHOLE, Share
 from harness.target import Target, Timing, probe_timing
 from harness.toxiproxy import Proxy, ToxiproxyAPI, ToxiproxyUnavailable
 from harness.transport import upstream_address, url_at
+from harness.workers.coordinator import Prepared, workers_started
 from reference_server.collector import collector_paused
 
 # How long a browser scenario's fault timeline waits for its pages' streams to start.
@@ -54,11 +55,13 @@ class Runner:
         report_dir: Path | None = None,
         deployment: Deployment | None = None,
         share: Share = WHOLE,
+        workers: int = 1,
     ) -> None:
         """`chromium` launches the browser for browser clients (without it they are a configuration
         error); with a `report_dir`, each browser page's final screenshot is kept under it; process
         faults act on `deployment` (without one they are an error); only the `share` of each
-        scenario's clients runs here (the others run in other processes)."""
+        scenario's clients runs here (the others run in other processes), split over `workers`
+        worker processes when there are more than one (HTTP clients on one timeline; see `_played_by`)."""
         self.target = target
         self.deployment = deployment
         self.api = api
@@ -66,6 +69,7 @@ class Runner:
         self.chromium = chromium
         self.report_dir = report_dir
         self.share = share
+        self.workers = workers
         self.baselines = Baselines(target, http)
         self._timing: Timing | None = None
         self._runs = 0
@@ -114,6 +118,11 @@ class Runner:
         async with self._proxies(plan) as proxies:
             if plan.sweep is not None:
                 await _timed(plan, history, self._swept(plan, history, proxies, on_progress))
+            elif (workers := self._played_by(plan)) > 1:
+                async with workers_started(workers) as started:
+                    headers, address = self.target.headers, proxies[0].address
+                    prepared = await started.prepare(plan, history, self.share, headers, address)
+                    await _timed(plan, history, self._over_workers(plan, history, proxies[0], prepared, on_progress))
             else:
                 mine = self.share.indices(plan.clients.count)
                 clients = [self._client(plan, history, proxies[0], index) for index in mine]
@@ -124,6 +133,26 @@ class Runner:
                 finally:  # a page whose client never ran (cancelled, failed) is closed too
                     await _gather(browser.close() for browser in browsers)
         history.baseline = await baseline
+
+    def _played_by(self, plan: Plan) -> int:
+        """How many worker processes play the scenario's clients: HTTP clients on one timeline, at
+        most one worker each. A browser client's page is driven through this process's Chromium,
+        and each sweep client has a timeline of its own, started with it: those stay here."""
+        if plan.clients.kind != "http" or plan.sweep is not None:
+            return 1
+        return min(self.workers, len(self.share.indices(plan.clients.count)))
+
+    async def _over_workers(
+        self, plan: Plan, history: History, proxy: Proxy, workers: Prepared, on_progress: Progress | None
+    ) -> None:
+        """This runner's share of the clients, played by worker processes under one fault timeline."""
+
+        def finished() -> None:
+            if on_progress is not None:
+                on_progress(plan.scenario)
+
+        work = workers.run(finished)
+        await Nemesis(self.api, history, proxy.name, plan.timeline(), self.deployment).alongside(work)
 
     async def _open_pages(self, plan: Plan, browsers: list[BrowserClient]) -> None:
         """Launch (and warm) Chromium and load every page before the scenario's clock starts, under
@@ -190,16 +219,9 @@ class Runner:
         await _gather(lane(index, proxy) for index, proxy in enumerate(proxies))
 
     def _client(self, plan: Plan, history: History, proxy: Proxy, index: int) -> Client:
-        settings = settings_for(
-            plan.request,
-            self.target.headers,
-            max_attempts=plan.clients.max_attempts,
-            deadline=plan.clients.deadline,
-            backoff_max=plan.clients.backoff_max,
-            connect_to=proxy.address,
-        )
+        settings = planned_settings(plan, self.target.headers, proxy.address)
         if plan.clients.kind == "http":
-            return RobustClient(f"c{index:04d}", settings, history, self.http, plan.profile)
+            return RobustClient(http_client_name(index), settings, history, self.http, plan.profile)
         if self.chromium is None:
             raise ConfigurationError(f"scenario {plan.scenario} has browser clients, and this run has no browser")
         settings = dataclasses.replace(settings, url=self._page_stream_url(plan, proxy), connect_to=None)

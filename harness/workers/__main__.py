@@ -1,0 +1,3 @@
+from harness.workers.worker import main
+
+main()
