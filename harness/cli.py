@@ -42,6 +42,7 @@ from harness.schedule import ScenarioRunner, run_scenarios
 from harness.target import parse_headers
 from harness.toxiproxy.binary import TOXIPROXY_VERSION, cache_folder, locate
 from harness.toxiproxy.install import RELEASES_URL, install
+from harness.workers import MAX_WORKERS
 from reference_server.collector import quiet_collector
 
 if TYPE_CHECKING:
@@ -101,6 +102,12 @@ def run(
     parallel: Annotated[
         int, typer.Option(min=1, max=8, help="scenarios run side by side (one with many clients runs alone)")
     ] = 2,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, max=MAX_WORKERS, help="worker processes a scenario's HTTP clients are split over (1: this one)"
+        ),
+    ] = 1,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help=_VERBOSE_HELP)] = False,
 ) -> None:
     """Run scenarios through Toxiproxy and check the stream's promises.
@@ -138,7 +145,7 @@ def run(
         report_dir.mkdir(parents=True, exist_ok=True)
         quiet_collector()
         settings = SessionSettings(
-            target, target_profile, headers, timing, report_dir, report_dir, deployment_file=commands
+            target, target_profile, headers, timing, report_dir, report_dir, deployment_file=commands, workers=workers
         )
         runs = uvloop.run(_run_all(session(settings), scenarios, parallel, report_dir))
         _publish(report_dir, runs, verbose)

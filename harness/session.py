@@ -41,6 +41,7 @@ class SessionSettings:
     report_dir: Path | None = None  # browser screenshots go here
     defect: str | None = None  # seeded in the embedded server (`sse-chaos selftest`)
     deployment_file: DeploymentFile | None = None  # the commands of the target's own deployment
+    workers: int = 1  # worker processes a scenario's HTTP clients are split over (1: all in this one)
 
 
 @asynccontextmanager
@@ -63,15 +64,20 @@ async def reference_server(timing: str, work_dir: Path, defect: str | None = Non
 
 @asynccontextmanager
 async def harness_for(
-    target: Target, work_dir: Path, report_dir: Path | None = None, deployment: Deployment | None = None
+    target: Target,
+    work_dir: Path,
+    report_dir: Path | None = None,
+    deployment: Deployment | None = None,
+    workers: int = 1,
 ) -> AsyncIterator[Runner]:
-    """Toxiproxy, the HTTP client and the browser (launched on first need), and a runner over them."""
+    """Toxiproxy, the HTTP client and the browser (launched on first need), and a runner over them
+    that splits a scenario's HTTP clients over `workers` processes."""
     async with (
         toxiproxy(work_dir) as api,
         new_http_client() as http,
         chromium_on_demand() as chromium,
     ):
-        yield Runner(target, api, http, chromium, report_dir, deployment)
+        yield Runner(target, api, http, chromium, report_dir, deployment, workers=workers)
 
 
 class SessionRunner:
@@ -93,7 +99,16 @@ class SessionRunner:
                 settings.timing, directory, settings.defect, scenario.deployment
             ) as deployment:
                 target = Target(deployment.stream_url, settings.profile, settings.headers)
-                runner = Runner(target, shared.api, shared.http, shared.chromium, shared.report_dir, deployment.fleet)
+                runner = Runner(
+                    target,
+                    shared.api,
+                    shared.http,
+                    shared.chromium,
+                    shared.report_dir,
+                    deployment.fleet,
+                    shared.share,
+                    shared.workers,
+                )
                 return await runner.run(scenario, on_progress)
         except HarnessError as error:  # the deployment did not start: the scenario could not run
             return ScenarioRun(scenario.name, scenario.description, History(), error=str(error))
@@ -116,6 +131,6 @@ async def session(settings: SessionSettings) -> AsyncIterator[SessionRunner]:
             url, deployment = embedded.stream_url, embedded.fleet
         target = Target(url, settings.profile, settings.headers)
         runner = await stack.enter_async_context(
-            harness_for(target, settings.work_dir, settings.report_dir, deployment)
+            harness_for(target, settings.work_dir, settings.report_dir, deployment, settings.workers)
         )
         yield SessionRunner(runner, settings)

@@ -83,3 +83,22 @@ def test_a_bad_profile_field_fails_the_scenario_in_one_line(pytester: pytest.Pyt
     result = pytester.runpytest_subprocess("scenarios", *options, "--sse-profile-field", "colour=red", timeout=120)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*-P over *openai-chat.toml: colour: Extra inputs are not permitted*"])
+
+
+def test_sse_workers_splits_a_scenario_s_clients_over_worker_processes(
+    toxiproxy_server: Path, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TOXIPROXY_SERVER", str(toxiproxy_server))
+    scenarios = pytester.mkdir("scenarios")
+    (scenarios / "four.toml").write_text('name = "four"\n' + SHORT.replace("count = 1", "count = 4"))
+    result = pytester.runpytest_subprocess("scenarios", "--sse-workers", "2", "--sse-report-dir", "report", timeout=300)
+    result.assert_outcomes(passed=1)
+    history = json.loads((pytester.path / "report" / "histories" / "four.json").read_text())
+    assert history["loops"] == {f"c000{n}": f"harness:worker{n % 2}" for n in range(4)}
+
+
+@pytest.mark.parametrize("workers", ["0", "33", "two"])
+def test_sse_workers_out_of_bounds_is_a_usage_error(pytester: pytest.Pytester, workers: str) -> None:
+    result = pytester.runpytest_subprocess("--sse-workers", workers, timeout=120)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*--sse-workers: a number of worker processes from 1 to 32, not '{workers}'*"])

@@ -4,6 +4,7 @@
     pytest scenarios/ --sse-target http://host:8000/stream/search
     pytest scenarios/ --sse-target https://host/stream --sse-header "Authorization: Bearer $TOKEN"
     pytest scenarios/ --sse-report-dir reports/ci      # also write the report directory
+    pytest scenarios/ --sse-workers 2                  # HTTP clients split over 2 worker processes
 
 Fixtures, all synchronous (the plugin runs its own event loop in a thread, so a test needs
 no async plugin):
@@ -20,6 +21,7 @@ Everything the session starts (reference server, Toxiproxy) is stopped when it e
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
@@ -57,6 +59,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--sse-timing", choices=["fast", "seed"], default="fast", help="reference server timings")
     group.addoption("--sse-report-dir", metavar="DIR", type=Path, help="write the report directory here")
+    group.addoption(
+        "--sse-workers",
+        metavar="N",
+        type=_workers,
+        default=1,
+        help="worker processes a scenario's HTTP clients are split over (default 1: this one)",
+    )
+
+
+def _workers(text: str) -> int:
+    """--sse-workers: a count from 1 to MAX_WORKERS (argparse turns the error into a usage error)."""
+    from harness.workers import MAX_WORKERS
+
+    if not text.isdigit() or not 1 <= int(text) <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"a number of worker processes from 1 to {MAX_WORKERS}, not {text[:40]!r}")
+    return int(text)
 
 
 @dataclass
@@ -88,7 +106,7 @@ class _Session:
             profile = load_profile(self.config.getoption("sse_profile"), self.config.getoption("sse_profile_field"))
             url = self.config.getoption("sse_target") or self.reference_server()
             target = Target(url, profile, parse_headers(self.config.getoption("sse_header"), profile))
-            started = harness_for(target, self.work_dir)
+            started = harness_for(target, self.work_dir, workers=self.config.getoption("sse_workers"))
             self._runner = self.loop.run(self.stack.enter_async_context(started), _START_SECONDS)
         return self._runner
 
