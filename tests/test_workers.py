@@ -58,12 +58,20 @@ def _scenario(tmp_path: Path, max_tokens: int = 150) -> Path:
 
 
 async def _run(
-    start_server: ServerFactory, tmp_path: Path, workers: int, headers: dict[str, str] | None = None, **scenario: int
+    start_server: ServerFactory,
+    tmp_path: Path,
+    workers: int,
+    headers: dict[str, str] | None = None,
+    progress: list[str] | None = None,
+    **scenario: int,
 ) -> ScenarioRun:
     require_toxiproxy()
     async with start_server() as server, toxiproxy(tmp_path) as api, new_http_client() as http:
         target = Target(server.stream_url, DEFAULT_PROFILE, headers or {})
-        return await Runner(target, api, http, workers=workers).run(load_scenario(_scenario(tmp_path, **scenario)))
+        on_progress = progress.append if progress is not None else None
+        return await Runner(target, api, http, workers=workers).run(
+            load_scenario(_scenario(tmp_path, **scenario)), on_progress
+        )
 
 
 def _worker_pids() -> list[int]:
@@ -91,9 +99,11 @@ async def _workers_appear(count: int) -> list[int]:
 async def test_two_workers_give_the_verdicts_and_clients_of_one_process(
     start_server: ServerFactory, tmp_path: Path
 ) -> None:
+    progress: list[str] = []
     alone = await _run(start_server, tmp_path, workers=1)
-    split = await _run(start_server, tmp_path, workers=2)
+    split = await _run(start_server, tmp_path, workers=2, progress=progress)
     assert (alone.error, split.error) == (None, None)
+    assert progress == ["interrupted"] * 6  # once for each client that ended, as in one process
     assert {r.name: r.status for r in split.results} == {r.name: r.status for r in alone.results}
     assert Status.FAIL not in {r.status for r in split.results}, [r.detail for r in split.results]
     assert sorted(split.history.clients()) == alone.history.clients() == [f"c{n:04d}" for n in range(6)]
