@@ -164,6 +164,16 @@ async def test_credentials_reach_workers_over_the_pipe_never_argv_or_environment
     assert SECRET not in str(run.history.to_json())
 
 
+@pytest.mark.asyncio
+async def test_ctrl_c_is_the_coordinator_s_to_handle_a_worker_waits_to_be_stopped() -> None:
+    async with workers_started(1):
+        (pid,) = await _workers_appear(1)
+        os.kill(pid, signal.SIGINT)
+        await asyncio.sleep(0.5)
+        assert _worker_pids() == [pid]
+    assert not _worker_pids()
+
+
 # --- the coordinator's side, against stand-ins that misbehave ------------------------------------
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import sys
 import time
 from bisect import bisect_right
@@ -149,4 +150,7 @@ async def _main() -> None:
 
 
 def main() -> None:
+    # Ctrl-C reaches the terminal's whole process group: the coordinator, which stops its workers
+    # itself once the scenario is cancelled. A worker that died first would make it an error.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     uvloop.run(_main())
