@@ -15,6 +15,7 @@ import pytest
 
 from harness.checks import Status
 from harness.history import HARNESS, History, Kind, harness_loop
+from harness.plan import SweepPlan
 from harness.profile import DEFAULT_PROFILE
 from harness.results import ScenarioRun
 from harness.runner import Runner
@@ -26,7 +27,7 @@ from harness.transport import new_http_client
 from harness.workers import coordinator
 from harness.workers.coordinator import WorkerFailed, workers_started
 from harness.workers.wire import BATCH_BYTES, Report, batches
-from tests.helpers.histories import built_plan
+from tests.helpers.histories import built_plan, changed
 from tests.helpers.servers import ServerFactory
 from tests.helpers.toxiproxy import require_toxiproxy
 
@@ -172,6 +173,29 @@ async def test_ctrl_c_is_the_coordinator_s_to_handle_a_worker_waits_to_be_stoppe
         await asyncio.sleep(0.5)
         assert _worker_pids() == [pid]
     assert not _worker_pids()
+
+
+@pytest.mark.parametrize(
+    ("clients", "share", "played_by"),
+    [
+        ({"count": 6}, Share(), 4),
+        ({"count": 3}, Share(), 3),  # one worker a client at most
+        ({"count": 3}, Share(1, 2), 1),  # this runner's share is one client: it runs here
+        ({"count": 6, "kind": "browser"}, Share(), 1),  # pages are driven through this process's Chromium
+    ],
+)
+def test_http_clients_on_one_timeline_are_split_over_the_workers(
+    clients: dict[str, object], share: Share, played_by: int
+) -> None:
+    runner = Runner(Target("http://127.0.0.1:9/stream", DEFAULT_PROFILE), api=None, http=None, share=share, workers=4)  # type: ignore[arg-type]
+    assert runner._played_by(changed(built_plan(), clients=clients)) == played_by
+
+
+def test_a_sweep_stays_in_the_coordinator_which_plays_each_client_s_own_timeline() -> None:
+    sweep = SweepPlan(fault_id="f0", attribute="bytes", values=tuple(range(6)), lanes=2)
+    plan = changed(built_plan(), clients={"count": 6}).model_copy(update={"sweep": sweep})
+    runner = Runner(Target("http://127.0.0.1:9/stream", DEFAULT_PROFILE), api=None, http=None, workers=4)  # type: ignore[arg-type]
+    assert runner._played_by(plan) == 1
 
 
 # --- the coordinator's side, against stand-ins that misbehave ------------------------------------
