@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from harness.checks import Status
-from harness.checks.lag import lag_at, lag_summary
+from harness.checks.lag import lag_at, lag_histograms, lag_summary
+from harness.histograms import PRECISION, Histogram
 from harness.history import HARNESS, Kind
 from tests.helpers.histories import HistoryBuilder, found, judge, status
 
@@ -116,22 +117,25 @@ def test_heartbeats_read_together_are_named_a_burst(gap: float, problem: str) ->
 
 
 def test_the_evidence_gives_error_percentiles_the_lag_forgiven_and_the_longest_silence() -> None:
-    """Errors 1.234, 3.456, 3.2 and 201.234 ms; the last forgiven, its stamp having waited 123.457 ms."""
-    builder = beating(0.25, 0.501234, 0.75469, 1.00149, 1.452724)
-    builder.loop_lag(1.452724, 123_457)
+    """Errors 1.234, 1.456, 1.2 (early) and 201.343 ms; the last forgiven, its stamp having waited
+    123.519 ms. The percentiles are the histograms' (HdrHistogram keeps values under 2.048 ms to
+    the microsecond, and 201.343 and 123.519 ms are the tops of their buckets: both exact)."""
+    builder = beating(0.25, 0.501234, 0.75269, 1.00149, 1.452833)
+    builder.loop_lag(1.452833, 123_519)
     assert found("heartbeat_timing", builder.ordered())[2] == {
-        "error_p50_ms": 3.33,
-        "error_p99_ms": 195.3,
-        "error_max_ms": 201.23,
+        "error_p50_ms": 1.23,
+        "error_p99_ms": 201.34,
+        "error_max_ms": 201.34,
         "interval_s": 0.25,
         "tolerance_s": 0.125,
         "intervals_checked": 6,
         "intervals_excluded_for_faults": 0,
         "intervals_forgiven_for_harness_lag": 1,
-        "largest_forgiven_lag_ms": 123.46,
-        "largest_silence_s": 0.4512,
-        "harness_loop_lag_p99_ms": 123.46,
-        "harness_loop_lag_max_ms": 123.46,
+        "largest_forgiven_lag_ms": 123.52,
+        "largest_silence_s": 0.4513,
+        "harness_loop_lag_p99_ms": 123.52,
+        "harness_loop_lag_max_ms": 123.52,
+        "percentiles": PRECISION,
     }
 
 
@@ -503,13 +507,51 @@ def test_the_lag_note_names_the_loop_that_lagged_most_the_harness_s_on_a_tie(
     assert found("heartbeat_timing", builder.ordered())[1] == passed(4) + NOTE.format(whose)
 
 
+def test_the_verdict_keeps_each_interval_s_error_either_way_and_each_silence_in_histograms() -> None:
+    """Errors 1.234, 1.456, 1.2 (early) and 201.343 ms; silences from the body's start to its end."""
+    result = judge("heartbeat_timing", beating(0.25, 0.501234, 0.75269, 1.00149, 1.452833).history)
+    assert result.histograms == {
+        "heartbeat_error": Histogram.of("heartbeat_error", [0.001234, 0.001456, 0.0012, 0.201343]),
+        "silence": Histogram.of("silence", [0.25, 0.251234, 0.251456, 0.2488, 0.451343, 0.0, 0.0]),
+    }
+    assert result.evidence["percentiles"] == PRECISION
+
+
+def test_an_interval_a_fault_s_edge_touched_is_in_no_histogram() -> None:
+    """Errors 1, 2 and 3 ms; the last two intervals touch an outage, and so do their silences."""
+    builder = beating(0.25, 0.501, 0.753, 1.006)
+    builder.fault(0.6, 0.8, "down")
+    histograms = judge("heartbeat_timing", builder.ordered()).histograms
+    assert histograms["heartbeat_error"] == Histogram.of("heartbeat_error", [0.001])
+    assert histograms["silence"] == Histogram.of("silence", [0.25, 0.251, 0.0, 0.0])
+
+
+def test_a_failed_verdict_keeps_its_histograms_too() -> None:
+    result = judge("heartbeat_timing", beating(0.25, 0.640625, 0.890625).history)
+    assert result.status is Status.FAIL
+    assert result.histograms["heartbeat_error"] == Histogram.of("heartbeat_error", [0.140625, 0.0])
+
+
+@pytest.mark.parametrize(("lagged", "kept"), [(False, ["silence"]), (True, ["harness_loop_lag", "silence"])])
+def test_one_heartbeat_keeps_no_error_histogram_and_gives_percentiles_only_of_the_lag(
+    lagged: bool, kept: list[str]
+) -> None:
+    builder = beating(0.25)
+    if lagged:
+        builder.loop_lag(0.1, 1234)
+    result = judge("heartbeat_timing", builder.ordered())
+    assert sorted(result.histograms) == kept
+    assert "error_p50_ms" not in result.evidence
+    assert ("percentiles" in result.evidence) is lagged
+
+
 def test_the_lag_summary_gives_the_longest_cpu_wait_of_each_carrier_in_milliseconds() -> None:
     samples = {
         "cpu_wait:toxiproxy": [(0.1, 0.0123456), (0.2, 0.002)],
         HARNESS: [(0.1, 0.001234)],
         "cpu_wait:target": [(0.3, 0.0045678)],
     }
-    assert lag_summary(samples) == {
+    assert lag_summary(samples, lag_histograms(samples)) == {
         "cpu_wait_toxiproxy_max_ms": 12.35,
         "cpu_wait_target_max_ms": 4.57,
         "harness_loop_lag_p99_ms": 1.23,
@@ -518,15 +560,22 @@ def test_the_lag_summary_gives_the_longest_cpu_wait_of_each_carrier_in_milliseco
 
 
 def test_the_lag_summary_gives_the_harness_s_lag_and_all_pages_together_in_milliseconds() -> None:
+    """p99 from the histograms: of three samples, the largest; of two, the larger (12.351 and 3.501 ms
+    are the tops of their buckets, read exactly)."""
     samples = {
-        HARNESS: [(0.1, 0.001234), (0.2, 0.005678), (0.3, 0.012345)],
-        "c0": [(0.1, 0.002)],
-        "c1": [(0.2, 0.0035)],
+        HARNESS: [(0.1, 0.001234), (0.2, 0.005678), (0.3, 0.012351)],
+        "c0": [(0.1, 0.003501)],
+        "c1": [(0.2, 0.002)],
     }
-    assert lag_summary(samples) == {
-        "harness_loop_lag_p99_ms": 12.21,
+    histograms = lag_histograms(samples)
+    assert {name: histogram.count for name, histogram in histograms.items()} == {
+        "harness_loop_lag": 3,
+        "page_loop_lag": 2,
+    }
+    assert lag_summary(samples, histograms) == {
+        "harness_loop_lag_p99_ms": 12.35,
         "harness_loop_lag_max_ms": 12.35,
-        "page_loop_lag_p99_ms": 3.48,
+        "page_loop_lag_p99_ms": 3.5,
         "page_loop_lag_max_ms": 3.5,
     }
 

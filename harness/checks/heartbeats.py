@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 from itertools import pairwise
 
-import numpy as np
-
-from harness.checks.lag import LagSamples, cpu_waits, lag_at, lag_samples, lag_summary, lag_within
+from harness.checks.lag import LagSamples, cpu_waits, lag_at, lag_histograms, lag_samples, lag_summary, lag_within
 from harness.checks.results import Verdict, not_applicable, verdict
 from harness.checks.views import Connection, FaultWindow, client_views, fault_windows, heartbeats, payload
+from harness.histograms import PRECISION, Histogram
 from harness.history import HARNESS, READ_WINDOW_NS, History, Record
 from harness.plan import Plan
 from harness.profile import TargetProfile
@@ -36,9 +35,17 @@ class _Span(Enum):
     EXCLUDED = "excluded"
 
 
+ERROR = "heartbeat_error"
+SILENCE = "silence"
+
+
 @dataclass
 class _Tally:
-    errors: list[float] = field(default_factory=list)  # heartbeat to heartbeat: seconds off the interval
+    # heartbeat to heartbeat: how far off the interval, either way
+    errors: Histogram = field(default_factory=lambda: Histogram(ERROR))
+    largest_error: float = 0.0
+    # on a healthy link: between reads, or from the last read to the end
+    silences: Histogram = field(default_factory=lambda: Histogram(SILENCE))
     problems: list[str] = field(default_factory=list)
     judged: int = 0
     excluded: int = 0
@@ -105,7 +112,8 @@ def check_heartbeat_timing(plan: Plan, history: History) -> Verdict:
         tally.problems.append(f"silence of {tally.largest_silence:.3f} s on a healthy link (threshold {silence:g} s)")
     if tally.judged == 0 and not tally.problems:
         return not_applicable("no heartbeat interval lay on a healthy link")
-    evidence = _evidence(rules, tally) | lag_summary(lags)
+    lag_timing = lag_histograms(lags)
+    evidence = _evidence(rules, tally) | lag_summary(lags, lag_timing)
     note = _lag_note(evidence, rules.tolerance)
     judged = counted(tally.judged, "interval")
     ok = (
@@ -115,7 +123,9 @@ def check_heartbeat_timing(plan: Plan, history: History) -> Verdict:
         f"{_WAITED if waits else ''},"
         f" by up to {tally.forgiven_lag * 1000:.0f} ms{note}"
     )
-    return verdict([problem + note for problem in tally.problems], ok, **evidence)
+    histograms = {histogram.name: histogram for histogram in (tally.errors, tally.silences) if histogram.count}
+    precision = {"percentiles": PRECISION} if tally.errors.count or lag_timing else {}
+    return verdict([problem + note for problem in tally.problems], ok, histograms | lag_timing, **evidence, **precision)
 
 
 def _judge_connection(
@@ -131,7 +141,9 @@ def _judge_connection(
     for (start, sent_at), (stop, sent_next) in pairwise(stamped):
         found = rules.span(start, stop, lags, tally)
         if found is not _Span.EXCLUDED:
-            tally.errors.append(stop - start - rules.interval)
+            error = abs(stop - start - rules.interval)
+            tally.errors.record(error)
+            tally.largest_error = max(tally.largest_error, error)
         if found is _Span.WRONG:
             by_server = "" if sent_at is None or sent_next is None else f"; sent {sent_next - sent_at:.3f} s apart"
             # read together (as a proxy that held them back lets them go), not merely early
@@ -145,6 +157,7 @@ def _judge_connection(
         tally.problems.append(f"{where}: no heartbeat for the last {end - last:.3f} s of the connection")
     for start, stop in pairwise([*reads, end]):
         if _allowance(start, stop, rules.windows) is not None:
+            tally.silences.record(stop - start)
             tally.largest_silence = max(tally.largest_silence, stop - start)
 
 
@@ -187,12 +200,11 @@ def _allowance(start: float, end: float, windows: list[FaultWindow]) -> float | 
 
 def _evidence(rules: _Rules, tally: _Tally) -> dict[str, float]:
     evidence: dict[str, float] = {}
-    if tally.errors:
-        ms = np.abs(np.array(tally.errors)) * 1000
+    if tally.errors.count:
         evidence |= {
-            "error_p50_ms": round(float(np.percentile(ms, 50)), 2),
-            "error_p99_ms": round(float(np.percentile(ms, 99)), 2),
-            "error_max_ms": round(float(ms.max()), 2),
+            "error_p50_ms": round(tally.errors.percentile(50) * 1000, 2),
+            "error_p99_ms": round(tally.errors.percentile(99) * 1000, 2),
+            "error_max_ms": round(tally.largest_error * 1000, 2),
         }
     return evidence | {
         "interval_s": rules.interval,
