@@ -391,11 +391,11 @@ def test_a_late_interval_is_forgiven_as_far_as_the_loop_lagged_when_it_was_stamp
 @pytest.mark.parametrize(("sampled_by", "expected"), [("c0", Status.PASS), ("c1", Status.FAIL)])
 def test_a_pages_own_loop_lag_forgives_only_that_pages_late_heartbeat(sampled_by: str, expected: Status) -> None:
     builder = late_first_heartbeat()
-    builder.loop_lag(0.4, 150_000, sampled_by)  # a browser client's page lagged
+    builder.loop_lag(0.4, 150_015, sampled_by)  # a browser client's page lagged (a bucket's top: read exactly)
     builder.loop_lag(0.4, 1_000)
     result = judge("heartbeat_timing", builder.history)
     assert result.status == expected, result.detail
-    assert result.evidence["page_loop_lag_max_ms"] == 150
+    assert result.evidence["page_loop_lag_max_ms"] == 150.02
     assert result.evidence["harness_loop_lag_max_ms"] == 1
     if expected == Status.FAIL:
         assert "a browser page's event loop lagged" in result.detail
@@ -485,6 +485,19 @@ def test_a_loop_lag_beyond_half_the_tolerance_is_noted(lag_us: int, note: str) -
     assert found("heartbeat_timing", builder.ordered())[1] == passed(4) + note
 
 
+def test_a_long_cpu_wait_is_no_loop_lag_and_earns_no_lag_note() -> None:
+    builder = beating(0.25, 0.5, 0.75)
+    builder.cpu_wait(0.5, 100_000)
+    assert "timing may be the harness's fault" not in found("heartbeat_timing", builder.ordered())[1]
+
+
+def test_the_error_max_is_the_largest_error_s_bucket_and_p99_the_error_at_its_rank() -> None:
+    """100 intervals exact, one 2 ms long: the p99 is 0, the max 2 ms."""
+    builder = beating(*(0.25 * n for n in range(1, 102)), 25.502)
+    evidence = found("heartbeat_timing", builder.ordered())[2]
+    assert (evidence["error_p99_ms"], evidence["error_max_ms"]) == (0.0, 2.0)
+
+
 def test_no_loop_lag_sampled_means_no_lag_note_however_tight_the_tolerance() -> None:
     builder = beating(0.25, 0.5, 0.75, tolerance=0.001)
     assert found("heartbeat_timing", builder.history)[1] == passed(4, tolerance_ms=1)
@@ -496,6 +509,7 @@ def test_no_loop_lag_sampled_means_no_lag_note_however_tight_the_tolerance() -> 
         ({HARNESS: 100_000}, "the harness's own event loop"),
         ({HARNESS: 100_000, "c0": 100_000}, "the harness's own event loop"),
         ({HARNESS: 1_000, "c0": 100_000}, "a browser page's event loop"),
+        ({HARNESS: 1_000, "c0": 100_000, "c1": 1_000}, "a browser page's event loop"),  # the most of any page
     ],
 )
 def test_the_lag_note_names_the_loop_that_lagged_most_the_harness_s_on_a_tie(
@@ -556,6 +570,14 @@ def test_the_lag_summary_gives_the_longest_cpu_wait_of_each_carrier_in_milliseco
         "cpu_wait_target_max_ms": 4.57,
         "harness_loop_lag_p99_ms": 1.23,
         "harness_loop_lag_max_ms": 1.23,
+    }
+
+
+def test_the_lag_summary_s_p99_is_the_lag_at_its_rank_and_its_max_the_largest_s_bucket() -> None:
+    samples = {HARNESS: [(0.1 * n, 0.001) for n in range(100)] + [(10.0, 0.002)]}
+    assert lag_summary(samples, lag_histograms(samples)) == {
+        "harness_loop_lag_p99_ms": 1.0,
+        "harness_loop_lag_max_ms": 2.0,
     }
 
 
