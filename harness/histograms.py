@@ -76,6 +76,10 @@ class Histogram:
         """The duration in seconds that `percent` of the recorded ones do not exceed (see PRECISION)."""
         return float(self._hdr.get_value_at_percentile(percent)) / 1e6
 
+    def largest(self) -> float:
+        """The largest duration recorded, in seconds, read as the top of its bucket like a percentile."""
+        return float(self._hdr.get_max_value()) / 1e6
+
     def encode(self) -> str:
         """HdrHistogram's own compact form (compressed, base64): its range, precision and counts."""
         return str(self._hdr.encode().decode("ascii"))

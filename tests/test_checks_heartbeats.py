@@ -491,6 +491,15 @@ def test_a_long_cpu_wait_is_no_loop_lag_and_earns_no_lag_note() -> None:
     assert "timing may be the harness's fault" not in found("heartbeat_timing", builder.ordered())[1]
 
 
+def test_the_error_percentiles_are_the_errors_at_their_rank() -> None:
+    """Intervals 10 µs, 20 µs ... 1 ms longer than 0.25 s (each kept exactly)."""
+    beats = [0.25]
+    for k in range(1, 101):
+        beats.append(round(beats[-1] + 0.25 + k * 1e-5, 6))
+    evidence = found("heartbeat_timing", beating(*beats).history)[2]
+    assert [evidence[f"error_{which}_ms"] for which in ("p50", "p99", "max")] == [0.5, 0.99, 1.0]
+
+
 def test_the_error_max_is_the_largest_error_s_bucket_and_p99_the_error_at_its_rank() -> None:
     """100 intervals exact, one 2 ms long: the p99 is 0, the max 2 ms."""
     builder = beating(*(0.25 * n for n in range(1, 102)), 25.502)
@@ -590,9 +599,9 @@ def test_the_lag_summary_gives_the_harness_s_lag_and_all_pages_together_in_milli
         "c1": [(0.2, 0.002)],
     }
     histograms = lag_histograms(samples)
-    assert {name: histogram.count for name, histogram in histograms.items()} == {
-        "harness_loop_lag": 3,
-        "page_loop_lag": 2,
+    assert histograms == {
+        "harness_loop_lag": Histogram.of("harness_loop_lag", [0.001234, 0.005678, 0.012351]),
+        "page_loop_lag": Histogram.of("page_loop_lag", [0.003501, 0.002]),
     }
     assert lag_summary(samples, histograms) == {
         "harness_loop_lag_p99_ms": 12.35,

@@ -39,7 +39,7 @@ def test_durations_under_2_048_ms_are_kept_to_the_microsecond() -> None:
 )
 def test_a_percentile_is_the_top_of_its_bucket(seconds: float, read: float) -> None:
     histogram = Histogram.of("x", [seconds])
-    assert (histogram.count, histogram.percentile(99)) == (1, read)
+    assert (histogram.count, histogram.percentile(99), histogram.largest()) == (1, read, read)
 
 
 def test_a_duration_past_an_hour_counts_as_an_hour() -> None:
