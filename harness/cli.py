@@ -459,9 +459,7 @@ def serve(
     import uvloop
 
     from reference_server.config import ConfigError, ServerConfig
-    from reference_server.open_files import raise_open_file_limit
 
-    raise_open_file_limit()  # HAProxy inherits it: two descriptors a stream
     try:
         cap = ServerConfig.from_env(os.environ).stream_max_seconds
         uvloop.run(_serve_deployment(instances, cap, (host, port)))

@@ -32,6 +32,11 @@ class OpenFileLimit:
     def allows(self, connections: int) -> bool:
         return self.soft == UNLIMITED or self.soft >= self.needed_for(connections)
 
+    def connections(self, descriptors_each: int = 1) -> int:
+        """How many connections the soft limit allows, each holding `descriptors_each` (a proxy: two)."""
+        soft = ROOT_CEILING if self.soft == UNLIMITED else self.soft
+        return max(0, soft - OWN_FILES) // descriptors_each
+
     def shown(self) -> str:
         return f"{_count(self.soft)} (hard {_count(self.hard)})"
 

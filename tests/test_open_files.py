@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.deploy.balancers import haproxy_config
 from harness.profile import DEFAULT_PROFILE
 from harness.runner import Runner
 from harness.scenario import Scenario
@@ -179,3 +180,15 @@ async def test_the_harness_warns_once_of_a_scenario_with_more_clients_than_files
         f" before starting it, LimitNOFILE={OWN_FILES + 11} in its systemd unit, docker run --ulimit"
         f" nofile={OWN_FILES + 11}; on Kubernetes, the container runtime's LimitNOFILE"
     ]
+
+
+def test_the_connections_a_limit_allows_leave_the_process_its_own_files() -> None:
+    assert OpenFileLimit(20_000, 20_000).connections() == 20_000 - OWN_FILES
+    assert OpenFileLimit(20_000, 20_000).connections(2) == (20_000 - OWN_FILES) // 2
+    assert OpenFileLimit(100, 100).connections() == 0
+    assert OpenFileLimit(UNLIMITED, UNLIMITED).connections(2) == (ROOT_CEILING - OWN_FILES) // 2
+
+
+def test_haproxy_takes_as_many_streams_as_its_open_file_limit_allows() -> None:
+    config = haproxy_config("127.0.0.1", 8000, [("i0", 8001)], 60.0, OpenFileLimit(20_000, 20_000))
+    assert f"\n    maxconn {(20_000 - OWN_FILES) // 2}\n" in config
