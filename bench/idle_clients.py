@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import math
+import re
 import socket
 import time
 from collections import Counter
@@ -25,6 +27,9 @@ import uvloop
 from reference_server.open_files import raise_open_file_limit
 
 MARK = b"event: heartbeat"
+UPTIME = re.compile(rb'"uptime_seconds":([0-9.]+)')  # the server's stamp: its monotonic clock, to the ms
+EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+_PARTIAL_BYTES = 4096  # of an event not yet whole: a heartbeat's frame is about 300
 _BATCH = 50
 _HEAD_BYTES = 200
 _FIRST_BEAT_SECONDS = 60.0
@@ -54,7 +59,8 @@ class Connected:
 
 @dataclass
 class Held:
-    lateness_ms: list[float]
+    lateness_ms: list[float]  # by arrival: the server's delay, the network's and this process's
+    stamped_lateness_ms: list[float]  # by the server's stamp: the server's delay alone
     beats: int
     failures: Counter[str]  # streams that closed, or went quiet, in the window
 
@@ -63,7 +69,8 @@ class HeartbeatCounter(asyncio.Protocol):
     def __init__(self, request: bytes) -> None:
         self.request = request
         self.arrivals: list[float] = []
-        self.tail = b""
+        self.stamps: list[float] = []  # each heartbeat's uptime_seconds
+        self.partial = b""
         self.head = b""  # the first bytes: the status line
         self.closed = False
 
@@ -74,9 +81,13 @@ class HeartbeatCounter(asyncio.Protocol):
         now = time.monotonic()
         if len(self.head) < _HEAD_BYTES:
             self.head += data[: _HEAD_BYTES - len(self.head)]
-        seen = (self.tail + data).count(MARK)
-        self.arrivals.extend([now] * seen)
-        self.tail = data[-len(MARK) + 1 :]
+        *events, self.partial = EVENT_END.split(self.partial + data)
+        self.partial = self.partial[-_PARTIAL_BYTES:]
+        for event in events:
+            if MARK in event:
+                stamp = UPTIME.search(event)  # a server without it (the peer): no stamped lateness
+                self.arrivals.append(now)
+                self.stamps.append(float(stamp[1]) if stamp else math.nan)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -186,22 +197,26 @@ async def _until(condition: Callable[[], bool], seconds: float) -> None:
 
 
 def _held(going: list[HeartbeatCounter], start: float, interval: float) -> Held:
-    """Lateness of heartbeat k in the window = its arrival minus (the connection's earliest
-    on-schedule arrival + k intervals)."""
-    lateness: list[float] = []
-    failures: Counter[str] = Counter()
-    beats = 0
+    held = Held([], [], 0, Counter())
     for counter in going:
-        arrivals = np.array([t for t in counter.arrivals if t >= start])
-        beats += len(arrivals)
+        in_window = [n for n, t in enumerate(counter.arrivals) if t >= start]
+        held.beats += len(in_window)
         if counter.closed:
-            failures["closed in the window"] += 1
-        if len(arrivals) < 2:
-            failures["quiet in the window (under 2 heartbeats)"] += 1
+            held.failures["closed in the window"] += 1
+        if len(in_window) < 2:
+            held.failures["quiet in the window (under 2 heartbeats)"] += 1
             continue
-        schedule = arrivals - np.arange(len(arrivals)) * interval
-        lateness.extend(((schedule - schedule.min()) * 1000).tolist())
-    return Held(lateness, beats, failures)
+        held.lateness_ms += _lateness_ms([counter.arrivals[n] for n in in_window], interval)
+        stamps = [counter.stamps[n] for n in in_window]
+        if not any(math.isnan(stamp) for stamp in stamps):
+            held.stamped_lateness_ms += _lateness_ms(stamps, interval)
+    return held
+
+
+def _lateness_ms(times: list[float], interval: float) -> list[float]:
+    """Of heartbeat k: its time minus (the connection's earliest on-schedule time + k intervals)."""
+    schedule = np.array(times) - np.arange(len(times)) * interval
+    return ((schedule - schedule.min()) * 1000).tolist()  # type: ignore[no-any-return]
 
 
 def _why_not_going(counter: HeartbeatCounter) -> str:
