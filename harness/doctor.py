@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import resource
 import shutil
 import socket
 import subprocess
@@ -23,10 +22,8 @@ from harness.sse import COMPILED
 from harness.target import Target
 from harness.toxiproxy.binary import TOXIPROXY_VERSION, install_hint, locate, version_of
 from harness.wording import counted
+from reference_server.open_files import OpenFileLimit, raise_open_file_limit
 
-# Files a run holds open besides its clients' sockets: logs, pipes to its children, the event
-# loop's own, Playwright's.
-OWN_FILES = 256
 _COMMAND_SECONDS = 20.0
 _OUTPUT_BYTES = 4096
 # Code points the reference answer needs a font for: a CJK ideograph and an emoji.
@@ -66,7 +63,7 @@ def examine(target: Target | None = None) -> list[Finding]:
     scenarios = [load_scenario(path) for path in catalogue()]
     if scenarios:
         largest = max(scenarios, key=lambda scenario: scenario.client_count)
-        findings += [open_files_finding(largest, resource.getrlimit(resource.RLIMIT_NOFILE)), ports_finding(largest)]
+        findings += [open_files_finding(largest, raise_open_file_limit()), ports_finding(largest)]
     if target is not None:
         findings.append(target_finding(target))
     return findings
@@ -178,16 +175,13 @@ def fonts_finding() -> Finding:
     return Finding("fonts", Status.OK, f"fonts for {' and '.join(_GLYPHS.values())}")
 
 
-def open_files_finding(largest: Scenario, limits: tuple[int, int]) -> Finding:
-    soft, hard = limits
-    need = largest.client_count + OWN_FILES
-    about = f"the largest scenario ({largest.name}, {largest.client_count} clients) needs about {need}"
-    if soft == resource.RLIM_INFINITY or soft >= need:
-        return Finding("open files", Status.OK, f"{soft} allowed; {about}")
-    fix = f"ulimit -n {need}" + (
-        f" (the hard limit, {hard}, first)" if hard != resource.RLIM_INFINITY and hard < need else ""
-    )
-    return Finding("open files", Status.MISSING, f"{soft} allowed; {about}", fix)
+def open_files_finding(largest: Scenario, limit: OpenFileLimit) -> Finding:
+    """`limit` as a run raises it at start (the soft limit up to the hard one)."""
+    about = f"the largest scenario ({largest.name}, {largest.client_count} clients) needs about"
+    detail = f"{limit.shown()} allowed; {about} {limit.needed_for(largest.client_count)}"
+    if limit.allows(largest.client_count):
+        return Finding("open files", Status.OK, detail)
+    return Finding("open files", Status.MISSING, detail, limit.fix(largest.client_count))
 
 
 def ports_finding(largest: Scenario) -> Finding:

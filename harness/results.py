@@ -8,6 +8,7 @@ from typing import Any
 
 from harness.checks import CheckResult, Status
 from harness.figures import Figures
+from harness.histograms import Histogram, encoded
 from harness.history import History
 
 
@@ -27,6 +28,14 @@ class ScenarioRun:
         return self.error is None and all(r.status != Status.FAIL for r in self.results)
 
     @property
+    def histograms(self) -> dict[str, Histogram]:
+        """The timing its checks and figures kept as histograms, by name (each name is one's alone)."""
+        kept = dict(self.figures.histograms)
+        for result in self.results:
+            kept |= result.histograms
+        return kept
+
+    @property
     def verdict(self) -> str:
         """pass, fail, or error: the run could not finish, which says nothing of the target."""
         return "error" if self.error else ("pass" if self.passed else "fail")
@@ -44,6 +53,7 @@ def summary_of(runs: list[ScenarioRun]) -> dict[str, Any]:
                 "wall_seconds": round(run.wall_seconds, 3),
                 "checks": [result.to_json() for result in run.results],
                 "figures": run.figures.to_json(),
+                "histograms": encoded(run.histograms),
             }
             for run in runs
         ],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
@@ -34,6 +35,7 @@ from harness.toxiproxy import Proxy, ToxiproxyAPI, ToxiproxyUnavailable
 from harness.transport import upstream_address, url_at
 from harness.workers.coordinator import Prepared, workers_started
 from reference_server.collector import collector_paused
+from reference_server.open_files import raise_open_file_limit
 
 # How long a browser scenario's fault timeline waits for its pages' streams to start.
 _BROWSER_START_SECONDS = 5.0
@@ -73,6 +75,8 @@ class Runner:
         self.baselines = Baselines(target, http)
         self._timing: Timing | None = None
         self._runs = 0
+        self.open_files = raise_open_file_limit()  # each client holds a descriptor
+        self._short_of_files: set[str] = set()  # the scenarios already warned of
 
     async def timing(self) -> Timing:
         """What the target advertises: read once, from a probe request's headers (or the profile)."""
@@ -88,6 +92,7 @@ class Runner:
 
     async def run(self, scenario: Scenario, on_progress: Progress | None = None) -> ScenarioRun:
         started = time.monotonic()
+        self._warn_of_open_files(scenario)
         history = History()
         run = ScenarioRun(scenario.name, scenario.description, history)
         try:
@@ -109,6 +114,14 @@ class Runner:
             run.error = str(error)
         run.wall_seconds = time.monotonic() - started
         return run
+
+    def _warn_of_open_files(self, scenario: Scenario) -> None:
+        """One line on stderr, once a scenario, when its clients here need more descriptors than allowed."""
+        clients = len(self.share.indices(scenario.client_count))
+        warning = self.open_files.shortfall(clients, f"scenario {scenario.name}'s {clients:,} clients")
+        if warning is not None and scenario.name not in self._short_of_files:
+            self._short_of_files.add(scenario.name)
+            print(f"warning: {warning}", file=sys.stderr, flush=True)
 
     async def _play(self, plan: Plan, history: History, on_progress: Progress | None) -> None:
         """The clients and their faults under the plan's hard deadline, the loop's lag sampled."""

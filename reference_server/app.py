@@ -114,7 +114,7 @@ def create_app(config: ServerConfig) -> Quart:
 
     async def _error_stream(code: str, message: str, trace_id: str) -> Response:
         metrics.rejected.labels(reason=code).inc()
-        metrics.events_sent.labels(type="error").inc()
+        metrics.sent("error").inc()
         body = encode_retry(config.retry_ms) + encode_event(
             "error", {"stream_id": None, "trace_id": trace_id, "code": code, "message": message, "retryable": False}
         )

@@ -56,16 +56,16 @@ async def _frames(stream: LogicalStream, registry: StreamRegistry, after_seq: in
         while True:
             if registry.draining:
                 yield _shutdown_event(stream)
-                metrics.events_sent.labels(type="error").inc()
+                metrics.sent("error").inc()
                 return
             if stream.broken is not None:
                 yield _broken_event(stream, stream.broken)
-                metrics.events_sent.labels(type="error").inc()
+                metrics.sent("error").inc()
                 return
             now = time.monotonic()
             if now >= next_beat:
                 yield encode_event("heartbeat", stream.heartbeat_data())
-                metrics.events_sent.labels(type="heartbeat").inc()
+                metrics.sent("heartbeat").inc()
                 interval = next(gaps)
                 next_beat += interval * max(1, math.ceil((now - next_beat) / interval))
                 continue
@@ -109,7 +109,7 @@ async def _ended_early(frames: AsyncIterator[bytes], end: ConnectionEnd) -> Asyn
 
 def _count_sent(stream: LogicalStream, events: list[StoredEvent]) -> None:
     for event in events:
-        stream.metrics.events_sent.labels(type=event.kind).inc()
+        stream.metrics.sent(event.kind).inc()
         if log.isEnabledFor(logging.DEBUG):
             log.debug("event_sent", extra={"fields": {"trace_id": stream.trace_id, "seq": event.seq}})
 

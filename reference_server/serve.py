@@ -19,6 +19,7 @@ from reference_server.app import create_app
 from reference_server.collector import quiet_collector
 from reference_server.config import ConfigError, ServerConfig
 from reference_server.logs import configure_logging
+from reference_server.open_files import raise_open_file_limit
 from reference_server.streams import StreamRegistry
 
 _BACKLOG = 2048
@@ -77,6 +78,13 @@ async def serve(
         await registry.close()
 
 
+def warn_of_open_file_limit(max_streams: int) -> None:
+    """Raise the open-file limit; one warning line when it stays below what MAX_STREAMS needs."""
+    warning = raise_open_file_limit().shortfall(max_streams, f"MAX_STREAMS={max_streams:,} streams")
+    if warning is not None:
+        log.warning(warning)
+
+
 def _url(host: str, port: int) -> str:
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}"
@@ -110,6 +118,7 @@ def run(host: str, port: int, log_level: str) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     configure_logging(log_level)
+    warn_of_open_file_limit(config.max_streams)
     if config.defect is not None:
         fields = {"defect": config.defect.name, "breaks": config.defect.breaks}
         log.warning("running with a seeded defect", extra={"fields": fields})

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from harness.checks import Status
-from harness.checks.lag import lag_at, lag_summary
+from harness.checks.lag import lag_at, lag_histograms, lag_summary
+from harness.histograms import PRECISION, Histogram
 from harness.history import HARNESS, Kind, harness_loop
 from tests.helpers.histories import HistoryBuilder, found, judge, status
 
@@ -116,22 +117,25 @@ def test_heartbeats_read_together_are_named_a_burst(gap: float, problem: str) ->
 
 
 def test_the_evidence_gives_error_percentiles_the_lag_forgiven_and_the_longest_silence() -> None:
-    """Errors 1.234, 3.456, 3.2 and 201.234 ms; the last forgiven, its stamp having waited 123.457 ms."""
-    builder = beating(0.25, 0.501234, 0.75469, 1.00149, 1.452724)
-    builder.loop_lag(1.452724, 123_457)
+    """Errors 1.234, 1.456, 1.2 (early) and 201.343 ms; the last forgiven, its stamp having waited
+    123.519 ms. The percentiles are the histograms' (HdrHistogram keeps values under 2.048 ms to
+    the microsecond, and 201.343 and 123.519 ms are the tops of their buckets: both exact)."""
+    builder = beating(0.25, 0.501234, 0.75269, 1.00149, 1.452833)
+    builder.loop_lag(1.452833, 123_519)
     assert found("heartbeat_timing", builder.ordered())[2] == {
-        "error_p50_ms": 3.33,
-        "error_p99_ms": 195.3,
-        "error_max_ms": 201.23,
+        "error_p50_ms": 1.23,
+        "error_p99_ms": 201.34,
+        "error_max_ms": 201.34,
         "interval_s": 0.25,
         "tolerance_s": 0.125,
         "intervals_checked": 6,
         "intervals_excluded_for_faults": 0,
         "intervals_forgiven_for_harness_lag": 1,
-        "largest_forgiven_lag_ms": 123.46,
-        "largest_silence_s": 0.4512,
-        "harness_loop_lag_p99_ms": 123.46,
-        "harness_loop_lag_max_ms": 123.46,
+        "largest_forgiven_lag_ms": 123.52,
+        "largest_silence_s": 0.4513,
+        "harness_loop_lag_p99_ms": 123.52,
+        "harness_loop_lag_max_ms": 123.52,
+        "percentiles": PRECISION,
     }
 
 
@@ -398,17 +402,17 @@ def test_a_worker_s_loop_lag_forgives_only_the_late_heartbeats_of_its_own_client
         builder.loop_lag(t, 125_000, loop=lagged)
     result = judge("heartbeat_timing", builder.ordered())
     assert result.status == expected, result.detail
-    assert result.evidence["harness_loop_lag_max_ms"] == 125  # every loop of the harness, workers' too
+    assert result.evidence["harness_loop_lag_max_ms"] == 125.05  # every loop of the harness, workers' too
 
 
 @pytest.mark.parametrize(("sampled_by", "expected"), [("c0", Status.PASS), ("c1", Status.FAIL)])
 def test_a_pages_own_loop_lag_forgives_only_that_pages_late_heartbeat(sampled_by: str, expected: Status) -> None:
     builder = late_first_heartbeat()
-    builder.loop_lag(0.4, 150_000, sampled_by)  # a browser client's page lagged
+    builder.loop_lag(0.4, 150_015, sampled_by)  # a browser client's page lagged (a bucket's top: read exactly)
     builder.loop_lag(0.4, 1_000)
     result = judge("heartbeat_timing", builder.history)
     assert result.status == expected, result.detail
-    assert result.evidence["page_loop_lag_max_ms"] == 150
+    assert result.evidence["page_loop_lag_max_ms"] == 150.02
     assert result.evidence["harness_loop_lag_max_ms"] == 1
     if expected == Status.FAIL:
         assert "a browser page's event loop lagged" in result.detail
@@ -498,6 +502,28 @@ def test_a_loop_lag_beyond_half_the_tolerance_is_noted(lag_us: int, note: str) -
     assert found("heartbeat_timing", builder.ordered())[1] == passed(4) + note
 
 
+def test_a_long_cpu_wait_is_no_loop_lag_and_earns_no_lag_note() -> None:
+    builder = beating(0.25, 0.5, 0.75)
+    builder.cpu_wait(0.5, 100_000)
+    assert "timing may be the harness's fault" not in found("heartbeat_timing", builder.ordered())[1]
+
+
+def test_the_error_percentiles_are_the_errors_at_their_rank() -> None:
+    """Intervals 10 µs, 20 µs ... 1 ms longer than 0.25 s (each kept exactly)."""
+    beats = [0.25]
+    for k in range(1, 101):
+        beats.append(round(beats[-1] + 0.25 + k * 1e-5, 6))
+    evidence = found("heartbeat_timing", beating(*beats).history)[2]
+    assert [evidence[f"error_{which}_ms"] for which in ("p50", "p99", "max")] == [0.5, 0.99, 1.0]
+
+
+def test_the_error_max_is_the_largest_error_s_bucket_and_p99_the_error_at_its_rank() -> None:
+    """100 intervals exact, one 2 ms long: the p99 is 0, the max 2 ms."""
+    builder = beating(*(0.25 * n for n in range(1, 102)), 25.502)
+    evidence = found("heartbeat_timing", builder.ordered())[2]
+    assert (evidence["error_p99_ms"], evidence["error_max_ms"]) == (0.0, 2.0)
+
+
 def test_no_loop_lag_sampled_means_no_lag_note_however_tight_the_tolerance() -> None:
     builder = beating(0.25, 0.5, 0.75, tolerance=0.001)
     assert found("heartbeat_timing", builder.history)[1] == passed(4, tolerance_ms=1)
@@ -509,6 +535,7 @@ def test_no_loop_lag_sampled_means_no_lag_note_however_tight_the_tolerance() -> 
         ({HARNESS: 100_000}, "the harness's own event loop"),
         ({HARNESS: 100_000, "c0": 100_000}, "the harness's own event loop"),
         ({HARNESS: 1_000, "c0": 100_000}, "a browser page's event loop"),
+        ({HARNESS: 1_000, "c0": 100_000, "c1": 1_000}, "a browser page's event loop"),  # the most of any page
     ],
 )
 def test_the_lag_note_names_the_loop_that_lagged_most_the_harness_s_on_a_tie(
@@ -520,13 +547,51 @@ def test_the_lag_note_names_the_loop_that_lagged_most_the_harness_s_on_a_tie(
     assert found("heartbeat_timing", builder.ordered())[1] == passed(4) + NOTE.format(whose)
 
 
+def test_the_verdict_keeps_each_interval_s_error_either_way_and_each_silence_in_histograms() -> None:
+    """Errors 1.234, 1.456, 1.2 (early) and 201.343 ms; silences from the body's start to its end."""
+    result = judge("heartbeat_timing", beating(0.25, 0.501234, 0.75269, 1.00149, 1.452833).history)
+    assert result.histograms == {
+        "heartbeat_error": Histogram.of("heartbeat_error", [0.001234, 0.001456, 0.0012, 0.201343]),
+        "silence": Histogram.of("silence", [0.25, 0.251234, 0.251456, 0.2488, 0.451343, 0.0, 0.0]),
+    }
+    assert result.evidence["percentiles"] == PRECISION
+
+
+def test_an_interval_a_fault_s_edge_touched_is_in_no_histogram() -> None:
+    """Errors 1, 2 and 3 ms; the last two intervals touch an outage, and so do their silences."""
+    builder = beating(0.25, 0.501, 0.753, 1.006)
+    builder.fault(0.6, 0.8, "down")
+    histograms = judge("heartbeat_timing", builder.ordered()).histograms
+    assert histograms["heartbeat_error"] == Histogram.of("heartbeat_error", [0.001])
+    assert histograms["silence"] == Histogram.of("silence", [0.25, 0.251, 0.0, 0.0])
+
+
+def test_a_failed_verdict_keeps_its_histograms_too() -> None:
+    result = judge("heartbeat_timing", beating(0.25, 0.640625, 0.890625).history)
+    assert result.status is Status.FAIL
+    assert result.histograms["heartbeat_error"] == Histogram.of("heartbeat_error", [0.140625, 0.0])
+
+
+@pytest.mark.parametrize(("lagged", "kept"), [(False, ["silence"]), (True, ["harness_loop_lag", "silence"])])
+def test_one_heartbeat_keeps_no_error_histogram_and_gives_percentiles_only_of_the_lag(
+    lagged: bool, kept: list[str]
+) -> None:
+    builder = beating(0.25)
+    if lagged:
+        builder.loop_lag(0.1, 1234)
+    result = judge("heartbeat_timing", builder.ordered())
+    assert sorted(result.histograms) == kept
+    assert "error_p50_ms" not in result.evidence
+    assert ("percentiles" in result.evidence) is lagged
+
+
 def test_the_lag_summary_gives_the_longest_cpu_wait_of_each_carrier_in_milliseconds() -> None:
     samples = {
         "cpu_wait:toxiproxy": [(0.1, 0.0123456), (0.2, 0.002)],
         HARNESS: [(0.1, 0.001234)],
         "cpu_wait:target": [(0.3, 0.0045678)],
     }
-    assert lag_summary(samples) == {
+    assert lag_summary(samples, lag_histograms(samples)) == {
         "cpu_wait_toxiproxy_max_ms": 12.35,
         "cpu_wait_target_max_ms": 4.57,
         "harness_loop_lag_p99_ms": 1.23,
@@ -534,16 +599,31 @@ def test_the_lag_summary_gives_the_longest_cpu_wait_of_each_carrier_in_milliseco
     }
 
 
-def test_the_lag_summary_gives_the_harness_s_lag_and_all_pages_together_in_milliseconds() -> None:
-    samples = {
-        HARNESS: [(0.1, 0.001234), (0.2, 0.005678), (0.3, 0.012345)],
-        "c0": [(0.1, 0.002)],
-        "c1": [(0.2, 0.0035)],
+def test_the_lag_summary_s_p99_is_the_lag_at_its_rank_and_its_max_the_largest_s_bucket() -> None:
+    samples = {HARNESS: [(0.1 * n, 0.001) for n in range(100)] + [(10.0, 0.002)]}
+    assert lag_summary(samples, lag_histograms(samples)) == {
+        "harness_loop_lag_p99_ms": 1.0,
+        "harness_loop_lag_max_ms": 2.0,
     }
-    assert lag_summary(samples) == {
-        "harness_loop_lag_p99_ms": 12.21,
+
+
+def test_the_lag_summary_gives_the_harness_s_lag_and_all_pages_together_in_milliseconds() -> None:
+    """p99 from the histograms: of three samples, the largest; of two, the larger (12.351 and 3.501 ms
+    are the tops of their buckets, read exactly)."""
+    samples = {
+        HARNESS: [(0.1, 0.001234), (0.2, 0.005678), (0.3, 0.012351)],
+        "c0": [(0.1, 0.003501)],
+        "c1": [(0.2, 0.002)],
+    }
+    histograms = lag_histograms(samples)
+    assert histograms == {
+        "harness_loop_lag": Histogram.of("harness_loop_lag", [0.001234, 0.005678, 0.012351]),
+        "page_loop_lag": Histogram.of("page_loop_lag", [0.003501, 0.002]),
+    }
+    assert lag_summary(samples, histograms) == {
+        "harness_loop_lag_p99_ms": 12.35,
         "harness_loop_lag_max_ms": 12.35,
-        "page_loop_lag_p99_ms": 3.48,
+        "page_loop_lag_p99_ms": 3.5,
         "page_loop_lag_max_ms": 3.5,
     }
 

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from harness.doctor import (
-    OWN_FILES,
     Finding,
     Status,
     fonts_finding,
@@ -31,6 +30,7 @@ from harness.target import Target
 from harness.toxiproxy import find_binary
 from harness.toxiproxy.binary import install_hint
 from harness.toxiproxy.server import free_port
+from reference_server.open_files import OWN_FILES, OpenFileLimit
 from tests.helpers.toxiproxy import require_toxiproxy
 
 LARGEST = Scenario.model_validate({"name": "big", "description": "d", "clients": {"count": 600}})
@@ -149,12 +149,18 @@ def test_the_python_parser_is_a_warning_not_a_missing_need() -> None:
 
 def test_the_open_file_limit_against_the_largest_scenario() -> None:
     need = 600 + OWN_FILES
-    assert open_files_finding(LARGEST, (need, need)).status == Status.OK
-    assert open_files_finding(LARGEST, (resource.RLIM_INFINITY, resource.RLIM_INFINITY)).status == Status.OK
-    low = open_files_finding(LARGEST, (need - 1, 100_000))
+    assert open_files_finding(LARGEST, OpenFileLimit(need, need)).status == Status.OK
+    assert (
+        open_files_finding(LARGEST, OpenFileLimit(resource.RLIM_INFINITY, resource.RLIM_INFINITY)).status == Status.OK
+    )
+    low = open_files_finding(LARGEST, OpenFileLimit(need - 1, 100_000))
     assert (low.status, low.fix) == (Status.MISSING, f"ulimit -n {need}")
-    assert low.detail == f"{need - 1} allowed; the largest scenario (big, 600 clients) needs about {need}"
-    assert open_files_finding(LARGEST, (64, 128)).fix == f"ulimit -n {need} (the hard limit, 128, first)"
+    assert (
+        low.detail == f"{need - 1} (hard 100,000) allowed; the largest scenario (big, 600 clients) needs about {need}"
+    )
+    assert open_files_finding(LARGEST, OpenFileLimit(64, 128)).fix.startswith(
+        f"raise the hard limit: ulimit -Hn {need}"
+    )
 
 
 def test_the_ephemeral_ports_against_the_largest_scenario(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -40,7 +40,7 @@ class Check:
 
     def run(self, plan: Plan, history: History) -> CheckResult:
         found = self.judge(plan, history)
-        return CheckResult(self.name, found.status, found.detail, found.evidence)
+        return CheckResult(self.name, found.status, found.detail, found.evidence, found.histograms)
 
 
 CHECKS: dict[str, Check] = {

@@ -14,11 +14,20 @@ from dataclasses import dataclass, field
 from enum import Enum
 from itertools import pairwise
 
-import numpy as np
-
-from harness.checks.lag import LagSamples, cpu_waits, lag_at, lag_samples, lag_summary, lag_within, stamp_lags
+from harness.checks.lag import (
+    LagSamples,
+    cpu_waits,
+    lag_at,
+    lag_histograms,
+    lag_samples,
+    lag_summary,
+    lag_within,
+    loop_maxima,
+    stamp_lags,
+)
 from harness.checks.results import Verdict, not_applicable, verdict
 from harness.checks.views import Connection, FaultWindow, client_views, fault_windows, heartbeats, payload
+from harness.histograms import PRECISION, Histogram
 from harness.history import READ_WINDOW_NS, History, Record
 from harness.plan import Plan
 from harness.profile import TargetProfile
@@ -36,9 +45,16 @@ class _Span(Enum):
     EXCLUDED = "excluded"
 
 
+ERROR = "heartbeat_error"
+SILENCE = "silence"
+
+
 @dataclass
 class _Tally:
-    errors: list[float] = field(default_factory=list)  # heartbeat to heartbeat: seconds off the interval
+    # heartbeat to heartbeat: how far off the interval, either way
+    errors: Histogram = field(default_factory=lambda: Histogram(ERROR))
+    # on a healthy link: between reads, or from the last read to the end
+    silences: Histogram = field(default_factory=lambda: Histogram(SILENCE))
     problems: list[str] = field(default_factory=list)
     judged: int = 0
     excluded: int = 0
@@ -105,8 +121,9 @@ def check_heartbeat_timing(plan: Plan, history: History) -> Verdict:
         tally.problems.append(f"silence of {tally.largest_silence:.3f} s on a healthy link (threshold {silence:g} s)")
     if tally.judged == 0 and not tally.problems:
         return not_applicable("no heartbeat interval lay on a healthy link")
-    evidence = _evidence(rules, tally) | lag_summary(lags)
-    note = _lag_note(evidence, rules.tolerance)
+    lag_timing = lag_histograms(lags)
+    evidence = _evidence(rules, tally) | lag_summary(lags, lag_timing)
+    note = _lag_note(loop_maxima(lags), rules.tolerance)
     judged = counted(tally.judged, "interval")
     ok = (
         f"{judged} within ±{rules.tolerance * 1000:.0f} ms of {interval:g} s (plus the slack of a"
@@ -115,7 +132,9 @@ def check_heartbeat_timing(plan: Plan, history: History) -> Verdict:
         f"{_WAITED if waits else ''},"
         f" by up to {tally.forgiven_lag * 1000:.0f} ms{note}"
     )
-    return verdict([problem + note for problem in tally.problems], ok, **evidence)
+    histograms = {histogram.name: histogram for histogram in (tally.errors, tally.silences) if histogram.count}
+    precision = {"percentiles": PRECISION} if tally.errors.count or lag_timing else {}
+    return verdict([problem + note for problem in tally.problems], ok, histograms | lag_timing, **evidence, **precision)
 
 
 def _judge_connection(
@@ -131,7 +150,7 @@ def _judge_connection(
     for (start, sent_at), (stop, sent_next) in pairwise(stamped):
         found = rules.span(start, stop, lags, tally)
         if found is not _Span.EXCLUDED:
-            tally.errors.append(stop - start - rules.interval)
+            tally.errors.record(abs(stop - start - rules.interval))
         if found is _Span.WRONG:
             by_server = "" if sent_at is None or sent_next is None else f"; sent {sent_next - sent_at:.3f} s apart"
             # read together (as a proxy that held them back lets them go), not merely early
@@ -145,6 +164,7 @@ def _judge_connection(
         tally.problems.append(f"{where}: no heartbeat for the last {end - last:.3f} s of the connection")
     for start, stop in pairwise([*reads, end]):
         if _allowance(start, stop, rules.windows) is not None:
+            tally.silences.record(stop - start)
             tally.largest_silence = max(tally.largest_silence, stop - start)
 
 
@@ -187,12 +207,11 @@ def _allowance(start: float, end: float, windows: list[FaultWindow]) -> float | 
 
 def _evidence(rules: _Rules, tally: _Tally) -> dict[str, float]:
     evidence: dict[str, float] = {}
-    if tally.errors:
-        ms = np.abs(np.array(tally.errors)) * 1000
+    if tally.errors.count:
         evidence |= {
-            "error_p50_ms": round(float(np.percentile(ms, 50)), 2),
-            "error_p99_ms": round(float(np.percentile(ms, 99)), 2),
-            "error_max_ms": round(float(ms.max()), 2),
+            "error_p50_ms": round(tally.errors.percentile(50) * 1000, 2),
+            "error_p99_ms": round(tally.errors.percentile(99) * 1000, 2),
+            "error_max_ms": round(tally.errors.largest() * 1000, 2),
         }
     return evidence | {
         "interval_s": rules.interval,
@@ -205,10 +224,10 @@ def _evidence(rules: _Rules, tally: _Tally) -> dict[str, float]:
     }
 
 
-def _lag_note(evidence: dict[str, float], tolerance: float) -> str:
+def _lag_note(largest: dict[str, float], tolerance: float) -> str:
     """What the verdict says when a loop that stamps records lagged by a good part of the tolerance."""
-    harness, page = evidence.get("harness_loop_lag_max_ms", 0), evidence.get("page_loop_lag_max_ms", 0)
-    if max(harness, page) <= tolerance * 500:
+    harness, page = largest.get("harness_loop_lag", 0.0), largest.get("page_loop_lag", 0.0)
+    if max(harness, page) <= tolerance / 2:
         return ""
     whose = "the harness's own event loop" if harness >= page else "a browser page's event loop"
     return f" ({whose} lagged: timing may be the harness's fault)"

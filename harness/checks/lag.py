@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import numpy as np
-
+from harness.histograms import Histogram
 from harness.history import HARNESS, History, Kind, Record, harness_loop
 
 LagSamples = list[tuple[float, float]]  # (when the sample was taken, how late the loop woke), seconds
@@ -54,18 +53,42 @@ def lag_within(samples: LagSamples, start: float, end: float, after_sample: floa
     return max((lag for at, lag in samples if at + after_sample >= start and at - lag <= end), default=0.0)
 
 
-def lag_summary(samples: dict[str, LagSamples]) -> dict[str, float]:
-    """p99 and max of the harness's loop lag (all its loops together, workers' too), and of the
-    browser pages' (all pages together), in ms."""
-    by_sampler: dict[str, list[float]] = {}
-    evidence = {}
+def lag_histograms(samples: dict[str, LagSamples]) -> dict[str, Histogram]:
+    """The harness's loop lag (all its loops together, worker processes' too: "harness_loop_lag") and
+    the browser pages' (all pages together, "page_loop_lag")."""
+    histograms: dict[str, Histogram] = {}
     for sampler, taken in samples.items():
-        if sampler.startswith(CPU_WAIT):  # only waits of a millisecond or more are kept: no p99
-            evidence[f"{sampler.replace(':', '_')}_max_ms"] = round(max(lag for _, lag in taken) * 1000, 2)
-            continue
-        whose = "harness" if sampler.startswith(HARNESS) else "page"
-        by_sampler.setdefault(whose, []).extend(lag * 1000 for _, lag in taken)
-    for sampler, ms in sorted(by_sampler.items()):
-        evidence[f"{sampler}_loop_lag_p99_ms"] = round(float(np.percentile(ms, 99)), 2)
-        evidence[f"{sampler}_loop_lag_max_ms"] = round(max(ms), 2)
+        if not sampler.startswith(CPU_WAIT):  # only waits of a millisecond or more are kept: no percentiles
+            name = _loop(sampler)
+            histogram = histograms.setdefault(name, Histogram(name))
+            for _, lag in taken:
+                histogram.record(lag)
+    return histograms
+
+
+def lag_summary(samples: dict[str, LagSamples], histograms: dict[str, Histogram]) -> dict[str, float]:
+    """p99 and max of the harness's loop lag and of the browser pages' (read from `lag_histograms`),
+    and the longest run-queue wait of each process role, in ms."""
+    evidence = {
+        f"{sampler.replace(':', '_')}_max_ms": round(max(lag for _, lag in taken) * 1000, 2)
+        for sampler, taken in samples.items()
+        if sampler.startswith(CPU_WAIT)
+    }
+    for name, histogram in sorted(histograms.items()):
+        evidence[f"{name}_p99_ms"] = round(histogram.percentile(99) * 1000, 2)
+        evidence[f"{name}_max_ms"] = round(histogram.largest() * 1000, 2)
     return evidence
+
+
+def loop_maxima(samples: dict[str, LagSamples]) -> dict[str, float]:
+    """The largest lag of each loop, by its histogram's name, in seconds: the sample itself, not its
+    bucket, for what is judged against the tolerance."""
+    largest: dict[str, float] = {}
+    for sampler, taken in samples.items():
+        if not sampler.startswith(CPU_WAIT):
+            largest[_loop(sampler)] = max(largest.get(_loop(sampler), 0.0), *(lag for _, lag in taken))
+    return largest
+
+
+def _loop(sampler: str) -> str:
+    return "harness_loop_lag" if sampler.startswith(HARNESS) else "page_loop_lag"

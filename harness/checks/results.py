@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from harness.histograms import Histogram
+
 
 class Status(StrEnum):
     PASS = "pass"
@@ -20,6 +22,7 @@ class Verdict:
     status: Status
     detail: str
     evidence: dict[str, Any] = field(default_factory=dict)
+    histograms: dict[str, Histogram] = field(default_factory=dict)  # the timing its percentiles come from
 
 
 @dataclass(frozen=True)
@@ -28,18 +31,22 @@ class CheckResult:
     status: Status
     detail: str
     evidence: dict[str, Any] = field(default_factory=dict)
+    histograms: dict[str, Histogram] = field(default_factory=dict)  # summary.json keeps them per scenario
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "status": self.status.value, "detail": self.detail, "evidence": self.evidence}
 
 
-def verdict(problems: list[str], ok_detail: str, **evidence: Any) -> Verdict:
+def verdict(
+    problems: list[str], ok_detail: str, histograms: dict[str, Histogram] | None = None, **evidence: Any
+) -> Verdict:
     """Pass with `ok_detail`, or fail naming the first problems and how many there were."""
+    kept = histograms or {}
     if not problems:
-        return Verdict(Status.PASS, ok_detail, evidence)
+        return Verdict(Status.PASS, ok_detail, evidence, kept)
     shown = "; ".join(problems[:3])
     more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
-    return Verdict(Status.FAIL, shown + more, evidence | {"problems": len(problems)})
+    return Verdict(Status.FAIL, shown + more, evidence | {"problems": len(problems)}, kept)
 
 
 def not_applicable(why: str) -> Verdict:

@@ -20,6 +20,7 @@ from harness.embedded import last_line
 from harness.errors import EnvironmentProblem
 from harness.processes import stop_process
 from harness.toxiproxy.server import free_port
+from reference_server.open_files import OpenFileLimit, raise_open_file_limit
 
 _SBIN = ("/usr/sbin", "/usr/local/sbin")  # Debian puts both here, off a normal user's PATH
 _READY_DEADLINE_SECONDS = 10.0
@@ -41,14 +42,17 @@ def stream_timeout(cap_seconds: float) -> int:
     return int(2 * cap_seconds + 30)
 
 
-def haproxy_config(host: str, port: int, instances: Sequence[tuple[str, int]], cap_seconds: float) -> str:
+def haproxy_config(
+    host: str, port: int, instances: Sequence[tuple[str, int]], cap_seconds: float, open_files: OpenFileLimit
+) -> str:
     """Round robin over `instances` (id, port), health from `/healthz` (a draining instance says
-    so and is taken out). For SSE: no Nagle delay, stream timeouts above the cap, and a request
-    that cannot connect (a dead or draining instance, which has closed its socket) is tried on another."""
+    so and is taken out). For SSE: no Nagle delay, stream timeouts above the cap, a request that
+    cannot connect (a dead or draining instance, which has closed its socket) tried on another,
+    and as many streams as its `open_files` limit allows (two descriptors each: client and server)."""
     timeout = stream_timeout(cap_seconds)
     servers = "\n".join(f"    server {name} 127.0.0.1:{server_port}" for name, server_port in instances)
     return f"""global
-    maxconn 4096
+    maxconn {open_files.connections(2)}
 
 defaults
     mode http
@@ -114,7 +118,8 @@ async def haproxy(
     binary = find_program("haproxy")
     port = port or free_port(host)
     config = directory / "haproxy.cfg"
-    config.write_text(haproxy_config(host, port, instances, cap_seconds))
+    # HAProxy inherits this process's limit, raised first.
+    config.write_text(haproxy_config(host, port, instances, cap_seconds, raise_open_file_limit()))
     command = [binary, "-db", "-f", str(config)]
     async with _proxy_process("haproxy", command, host, port, directory / "haproxy.log") as url:
         yield url

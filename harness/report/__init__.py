@@ -15,6 +15,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from harness.checks import CHECKS, CheckResult, run_checks
 from harness.errors import ConfigurationError
 from harness.figures import latency_figures
+from harness.histograms import PRECISION, Histogram
 from harness.history import History
 from harness.report.charts import heartbeat_svg, timeline_svg
 from harness.report.files import write_atomic, write_atomic_with
@@ -111,6 +112,7 @@ class _RunView:
     faults: str
     screenshots: list[str]
     figures: list[str]  # the latency figures, one line each (an absent one says why)
+    timing: list[list[str]]  # a row per histogram: its name, samples, percentiles and max in ms
 
 
 def render_html(runs: list[ScenarioRun]) -> str:
@@ -130,6 +132,7 @@ def render_html(runs: list[ScenarioRun]) -> str:
             _faults_text(run.history),
             list(run.history.screenshots),
             run.figures.lines(),
+            [_timing_row(run.histograms[name]) for name in sorted(run.histograms)],
         )
         for run in runs
     ]
@@ -140,9 +143,19 @@ def render_html(runs: list[ScenarioRun]) -> str:
         passed=passed,
         verdict="PASS" if passed else "FAIL",
         check_names=list(CHECKS),
+        percentiles=TIMING_PERCENTILES,
+        precision=PRECISION,
         target=target,
         written=_now(),
     )
+
+
+TIMING_PERCENTILES = (50.0, 90.0, 99.0, 99.9)
+
+
+def _timing_row(histogram: Histogram) -> list[str]:
+    seconds = [histogram.percentile(percent) for percent in TIMING_PERCENTILES] + [histogram.largest()]
+    return [histogram.name, str(histogram.count), *(f"{value * 1000:.3f}" for value in seconds)]
 
 
 def _faults_text(history: History) -> str:
