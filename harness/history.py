@@ -29,6 +29,7 @@ from harness.errors import ConfigurationError
 from harness.faults import FaultNote
 from harness.migrate import from_format_1
 from harness.plan import Plan
+from harness.shards.clock import Anchor
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -134,6 +135,10 @@ class History:
     epoch_ns: int = field(default_factory=time.monotonic_ns)
     baseline: Baseline | None = None
     screenshots: list[str] = field(default_factory=list)  # relative to the report directory
+    # A shard's: where its clock sits on the common timeline; a merged history's: every shard's.
+    anchors: list[Anchor] = field(default_factory=list)
+    # Which harness loop stamped each client's records, when not HARNESS (a merged shard's: its own).
+    stamped_by: dict[str, str] = field(default_factory=dict)
     max_records: int = MAX_RECORDS_PER_CLIENT
     max_text: int = MAX_TEXT_PER_CLIENT
     _shares: dict[str, _Share] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -206,7 +211,8 @@ class History:
         return {}
 
     def clients(self) -> list[str]:
-        names = dict.fromkeys(r.client for r in self.records if r.client not in (NEMESIS, HARNESS))
+        harness = {NEMESIS, HARNESS, *self.stamped_by.values()}
+        names = dict.fromkeys(r.client for r in self.records if r.client not in harness)
         return list(names)
 
     def seconds(self, record: Record) -> float:
@@ -226,6 +232,8 @@ class History:
             "baseline": self.baseline.model_dump(mode="json") if self.baseline is not None else None,
             "screenshots": self.screenshots,
             "epoch_ns": self.epoch_ns,
+            "anchors": [anchor.model_dump(mode="json") for anchor in self.anchors],
+            "stamped_by": self.stamped_by,
             "columns": COLUMNS,
             "records": list(map(attrgetter(*COLUMNS), self.records)),
         }
@@ -248,6 +256,8 @@ class History:
                 epoch_ns=_integer(payload["epoch_ns"], "epoch_ns"),
                 baseline=Baseline.model_validate(payload["baseline"]) if payload["baseline"] is not None else None,
                 screenshots=list(payload["screenshots"]),
+                anchors=[Anchor.model_validate(anchor) for anchor in payload.get("anchors", [])],
+                stamped_by=_names(payload.get("stamped_by", {})),
             )
         except KeyError as error:
             raise ConfigurationError(f"not a history sse-chaos wrote: no {error}") from None
@@ -273,6 +283,12 @@ def _records(columns: list[str], rows: list[list[Any]]) -> list[Record]:
         elif record.kind == Kind.RESPONSE and not isinstance(json.loads(record.detail or "{}"), dict):
             raise ValueError(f"record {number}: response headers are not an object")
     return records
+
+
+def _names(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ValueError("stamped_by is not an object of names")
+    return dict(value)
 
 
 def _integer(value: Any, name: str) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.checks.lag import LagSamples, lag_at, lag_samples
+from harness.checks.lag import LagSamples, lag_at, lag_samples, loop_lags
 from harness.checks.results import Verdict, not_applicable, verdict
 from harness.checks.views import (
     ClientView,
@@ -15,8 +15,9 @@ from harness.checks.views import (
     payload,
     reason_of,
     terminal_event,
+    widening_note,
 )
-from harness.history import HARNESS, History, Record
+from harness.history import History, Record
 from harness.plan import Plan
 from harness.profile import TargetProfile
 
@@ -85,7 +86,7 @@ def check_duration_cap(plan: Plan, history: History) -> Verdict:
     problems: list[str] = []
     spans = {client.name: _span(client, history, plan.profile) for client in streams}
     for name, span in spans.items():
-        stamp_lags = lags.get(HARNESS, []) + lags.get(name, [])
+        stamp_lags = loop_lags(history, lags, name)
         problems += [f"{name}: {problem}" for problem in rules.problems(span, stamp_lags)]
     evidence = {
         "cap_s": cap,
@@ -94,8 +95,9 @@ def check_duration_cap(plan: Plan, history: History) -> Verdict:
         "capped": sum(_reason(span) == CAPPED for span in spans.values()),
         "longest_s": round(max(span.seconds for span in spans.values()), 3),
     }
+    note = widening_note(history)
     ok = f"longest stream {evidence['longest_s']} s within cap {cap:g} s (+{evidence['tolerance_s']:g} s tolerance)"
-    return verdict(problems, ok, **evidence)
+    return verdict([problem + note for problem in problems], ok + note, **evidence)
 
 
 def _span(client: ClientView, history: History, profile: TargetProfile) -> _Span:

@@ -16,10 +16,28 @@ from itertools import pairwise
 
 import numpy as np
 
-from harness.checks.lag import LagSamples, cpu_waits, lag_at, lag_samples, lag_summary, lag_within
+from harness.checks.lag import (
+    CPU_WAIT,
+    LagSamples,
+    cpu_waits,
+    lag_at,
+    lag_samples,
+    lag_summary,
+    lag_within,
+    loop_lags,
+    stamping_loop,
+)
 from harness.checks.results import Verdict, not_applicable, verdict
-from harness.checks.views import Connection, FaultWindow, client_views, fault_windows, heartbeats, payload
-from harness.history import HARNESS, READ_WINDOW_NS, History, Record
+from harness.checks.views import (
+    Connection,
+    FaultWindow,
+    client_views,
+    fault_windows,
+    heartbeats,
+    payload,
+    widening_note,
+)
+from harness.history import READ_WINDOW_NS, History, Record
 from harness.plan import Plan
 from harness.profile import TargetProfile
 from harness.target import on_this_machine
@@ -92,12 +110,12 @@ def check_heartbeat_timing(plan: Plan, history: History) -> Verdict:
     shares_machine = on_this_machine(plan.target)
     rules = _Rules(plan.profile, interval, tolerance, after_sample, fault_windows(history), shares_machine)
     lags = lag_samples(history)
-    waits = cpu_waits(lags)
+    waited = any(sampler.startswith(CPU_WAIT) for sampler in lags)
     tally = _Tally()
     for client in client_views(history):
         # what stamps this client's records late: the harness's loop, a browser page's own, and
         # a process carrying the stream on this machine (Toxiproxy, Chromium) that waited for a CPU
-        stamp_lags = lags.get(HARNESS, []) + lags.get(client.name, []) + waits
+        stamp_lags = loop_lags(history, lags, client.name) + cpu_waits(lags, stamping_loop(history, client.name))
         for connection in client.connections:
             if connection.responded is not None and connection.status == 200:
                 _judge_connection(rules, f"{client.name}#{connection.number}", connection, history, stamp_lags, tally)
@@ -106,13 +124,13 @@ def check_heartbeat_timing(plan: Plan, history: History) -> Verdict:
     if tally.judged == 0 and not tally.problems:
         return not_applicable("no heartbeat interval lay on a healthy link")
     evidence = _evidence(rules, tally) | lag_summary(lags)
-    note = _lag_note(evidence, rules.tolerance)
+    note = _lag_note(evidence, rules.tolerance) + widening_note(history)
     judged = counted(tally.judged, "interval")
     ok = (
         f"{judged} within ±{rules.tolerance * 1000:.0f} ms of {interval:g} s (plus the slack of a"
         f" fault they lay in); {tally.excluded} not judged: a fault's edge touched them; {tally.forgiven} forgiven:"
         f" the loop that stamped them lagged{_ON_THIS_MACHINE if rules.shares_machine else ''}"
-        f"{_WAITED if waits else ''},"
+        f"{_WAITED if waited else ''},"
         f" by up to {tally.forgiven_lag * 1000:.0f} ms{note}"
     )
     return verdict([problem + note for problem in tally.problems], ok, **evidence)

@@ -8,22 +8,44 @@ from harness.history import HARNESS, History, Kind
 
 LagSamples = list[tuple[float, float]]  # (when the sample was taken, how late the loop woke), seconds
 CPU_WAIT = "cpu_wait"  # samples of how long a process carrying streams waited for a CPU: "cpu_wait:ROLE"
+_OF = "@"  # "cpu_wait:ROLE@LOOP": a wait sampled by another harness loop than HARNESS (a merged shard's)
 
 
 def lag_samples(history: History) -> dict[str, LagSamples]:
     """Samples by who took them: the harness (HARNESS), a browser client's page (its name), and
     the run-queue waits of each role of process carrying streams ("cpu_wait:toxiproxy"...), which
-    delay a stamp the way a blocked loop does."""
+    delay a stamp the way a blocked loop does. A merged shard's harness loop is its own sampler
+    ("harness@I"), and so are the waits it sampled."""
     samples: dict[str, LagSamples] = {}
     for record in history.of_kind(Kind.LOOP_LAG, Kind.CPU_WAIT):
-        sampler = record.client if record.kind == Kind.LOOP_LAG else f"{CPU_WAIT}:{record.event}"
+        sampler = record.client
+        if record.kind == Kind.CPU_WAIT:
+            sampler = f"{CPU_WAIT}:{record.event}" + ("" if record.client == HARNESS else f"{_OF}{record.client}")
         samples.setdefault(sampler, []).append((history.seconds(record), record.lag_us / 1e6))
     return samples
 
 
-def cpu_waits(samples: dict[str, LagSamples]) -> LagSamples:
-    """Every process role's run-queue waits together: any of them may have held a stream back."""
-    return [sample for sampler, taken in samples.items() if sampler.startswith(CPU_WAIT) for sample in taken]
+def stamping_loop(history: History, client: str) -> str:
+    """The harness loop that stamped `client`'s records: HARNESS, or a merged shard's own."""
+    return history.stamped_by.get(client, HARNESS)
+
+
+def loop_lags(history: History, samples: dict[str, LagSamples], client: str) -> LagSamples:
+    """What may have stamped `client`'s records late: its harness loop, and its page's (a browser
+    client's); never another shard's loop, whose lag held back none of its records."""
+    return samples.get(stamping_loop(history, client), []) + samples.get(client, [])
+
+
+def cpu_waits(samples: dict[str, LagSamples], loop: str = HARNESS) -> LagSamples:
+    """Every process role's run-queue waits on the machine of harness `loop`, together: any of them
+    may have held a stream back."""
+    machine = "" if loop == HARNESS else loop
+    return [
+        sample
+        for sampler, taken in samples.items()
+        if sampler.startswith(CPU_WAIT) and sampler.partition(_OF)[2] == machine
+        for sample in taken
+    ]
 
 
 def lag_at(samples: LagSamples, stamped: float, after_sample: float) -> float:
@@ -49,9 +71,11 @@ def lag_summary(samples: dict[str, LagSamples]) -> dict[str, float]:
     evidence = {}
     for sampler, taken in samples.items():
         if sampler.startswith(CPU_WAIT):  # only waits of a millisecond or more are kept: no p99
-            evidence[f"{sampler.replace(':', '_')}_max_ms"] = round(max(lag for _, lag in taken) * 1000, 2)
+            key = f"{sampler.partition(_OF)[0].replace(':', '_')}_max_ms"
+            evidence[key] = max(evidence.get(key, 0.0), round(max(lag for _, lag in taken) * 1000, 2))
             continue
-        by_sampler.setdefault("harness" if sampler == HARNESS else "page", []).extend(lag * 1000 for _, lag in taken)
+        whose = "harness" if sampler.partition(_OF)[0] == HARNESS else "page"
+        by_sampler.setdefault(whose, []).extend(lag * 1000 for _, lag in taken)
     for sampler, ms in sorted(by_sampler.items()):
         evidence[f"{sampler}_loop_lag_p99_ms"] = round(float(np.percentile(ms, 99)), 2)
         evidence[f"{sampler}_loop_lag_max_ms"] = round(max(ms), 2)
