@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
@@ -42,6 +42,8 @@ SCREENSHOTS = "screenshots"  # in the report directory: one folder per scenario,
 
 Progress = Callable[[str], None]
 Client = RobustClient | BrowserClient
+# Held until the scenario's timeline may start (a shard's slot); it may anchor the history there.
+StartGate = Callable[[Plan, History], Awaitable[None]]
 
 
 class Runner:
@@ -54,11 +56,13 @@ class Runner:
         report_dir: Path | None = None,
         deployment: Deployment | None = None,
         share: Share = WHOLE,
+        start_gate: StartGate | None = None,
     ) -> None:
         """`chromium` launches the browser for browser clients (without it they are a configuration
         error); with a `report_dir`, each browser page's final screenshot is kept under it; process
         faults act on `deployment` (without one they are an error); only the `share` of each
-        scenario's clients runs here (the others run in other processes)."""
+        scenario's clients runs here (the others run in other processes); each scenario's timeline
+        starts once `start_gate` lets it."""
         self.target = target
         self.deployment = deployment
         self.api = api
@@ -66,6 +70,7 @@ class Runner:
         self.chromium = chromium
         self.report_dir = report_dir
         self.share = share
+        self.start_gate = start_gate
         self.baselines = Baselines(target, http)
         self._timing: Timing | None = None
         self._runs = 0
@@ -113,14 +118,16 @@ class Runner:
             await asyncio.wait([baseline])  # its stream goes to the deployment the faults will act on
         async with self._proxies(plan) as proxies:
             if plan.sweep is not None:
-                await _timed(plan, history, self._swept(plan, history, proxies, on_progress))
+                await self._timed(plan, history, partial(self._swept, plan, history, proxies, on_progress))
             else:
                 mine = self.share.indices(plan.clients.count)
                 clients = [self._client(plan, history, proxies[0], index) for index in mine]
                 browsers = [client for client in clients if isinstance(client, BrowserClient)]
                 try:
                     await self._open_pages(plan, browsers)
-                    await _timed(plan, history, self._shared(plan, history, proxies[0], clients, on_progress))
+                    await self._timed(
+                        plan, history, partial(self._shared, plan, history, proxies[0], clients, on_progress)
+                    )
                 finally:  # a page whose client never ran (cancelled, failed) is closed too
                     await _gather(browser.close() for browser in browsers)
         history.baseline = await baseline
@@ -189,6 +196,21 @@ class Runner:
 
         await _gather(lane(index, proxy) for index, proxy in enumerate(proxies))
 
+    async def _timed(self, plan: Plan, history: History, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """The clients and their faults, once the start gate lets them: the history's clock
+        starts, under the plan's hard deadline."""
+        if self.start_gate is not None:
+            await self.start_gate(plan, history)
+        history.epoch_ns = time.monotonic_ns()
+        try:
+            async with asyncio.timeout(plan.hard_deadline), loop_lag_sampled(history, plan.lag_sample_seconds):
+                with collector_paused():
+                    await work()
+        except TimeoutError:
+            raise EnvironmentProblem(
+                f"scenario {plan.scenario} overran its hard deadline of {plan.hard_deadline:g} s"
+            ) from None
+
     def _client(self, plan: Plan, history: History, proxy: Proxy, index: int) -> Client:
         settings = settings_for(
             plan.request,
@@ -235,19 +257,6 @@ def _unjudgeable(plan: Plan) -> str | None:
             " without saying why"
         )
     return None
-
-
-async def _timed(plan: Plan, history: History, work: Coroutine[Any, Any, None]) -> None:
-    """The clients and their faults: the history's clock starts, under the plan's hard deadline."""
-    history.epoch_ns = time.monotonic_ns()
-    try:
-        async with asyncio.timeout(plan.hard_deadline), loop_lag_sampled(history, plan.lag_sample_seconds):
-            with collector_paused():
-                await work
-    except TimeoutError:
-        raise EnvironmentProblem(
-            f"scenario {plan.scenario} overran its hard deadline of {plan.hard_deadline:g} s"
-        ) from None
 
 
 async def _first_attempts_ended(browsers: list[BrowserClient]) -> None:

@@ -22,8 +22,9 @@ from harness.errors import ConfigurationError, HarnessError
 from harness.history import History
 from harness.profile import TargetProfile
 from harness.results import ScenarioRun
-from harness.runner import Runner
+from harness.runner import Runner, StartGate
 from harness.scenario import Scenario
+from harness.share import WHOLE, Share
 from harness.target import Target
 from harness.toxiproxy import toxiproxy
 from harness.transport import new_http_client
@@ -41,6 +42,8 @@ class SessionSettings:
     report_dir: Path | None = None  # browser screenshots go here
     defect: str | None = None  # seeded in the embedded server (`sse-chaos selftest`)
     deployment_file: DeploymentFile | None = None  # the commands of the target's own deployment
+    share: Share = WHOLE  # the clients of each scenario this process runs
+    start_gate: StartGate | None = None  # holds each scenario's timeline (a shard's slots)
 
 
 @asynccontextmanager
@@ -63,7 +66,12 @@ async def reference_server(timing: str, work_dir: Path, defect: str | None = Non
 
 @asynccontextmanager
 async def harness_for(
-    target: Target, work_dir: Path, report_dir: Path | None = None, deployment: Deployment | None = None
+    target: Target,
+    work_dir: Path,
+    report_dir: Path | None = None,
+    deployment: Deployment | None = None,
+    share: Share = WHOLE,
+    start_gate: StartGate | None = None,
 ) -> AsyncIterator[Runner]:
     """Toxiproxy, the HTTP client and the browser (launched on first need), and a runner over them."""
     async with (
@@ -71,7 +79,7 @@ async def harness_for(
         new_http_client() as http,
         chromium_on_demand() as chromium,
     ):
-        yield Runner(target, api, http, chromium, report_dir, deployment)
+        yield Runner(target, api, http, chromium, report_dir, deployment, share, start_gate)
 
 
 class SessionRunner:
@@ -93,7 +101,16 @@ class SessionRunner:
                 settings.timing, directory, settings.defect, scenario.deployment
             ) as deployment:
                 target = Target(deployment.stream_url, settings.profile, settings.headers)
-                runner = Runner(target, shared.api, shared.http, shared.chromium, shared.report_dir, deployment.fleet)
+                runner = Runner(
+                    target,
+                    shared.api,
+                    shared.http,
+                    shared.chromium,
+                    shared.report_dir,
+                    deployment.fleet,
+                    shared.share,
+                    shared.start_gate,
+                )
                 return await runner.run(scenario, on_progress)
         except HarnessError as error:  # the deployment did not start: the scenario could not run
             return ScenarioRun(scenario.name, scenario.description, History(), error=str(error))
@@ -116,6 +133,6 @@ async def session(settings: SessionSettings) -> AsyncIterator[SessionRunner]:
             url, deployment = embedded.stream_url, embedded.fleet
         target = Target(url, settings.profile, settings.headers)
         runner = await stack.enter_async_context(
-            harness_for(target, settings.work_dir, settings.report_dir, deployment)
+            harness_for(target, settings.work_dir, settings.report_dir, deployment, settings.share, settings.start_gate)
         )
         yield SessionRunner(runner, settings)
