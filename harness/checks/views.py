@@ -117,7 +117,7 @@ def fault_windows(history: History) -> list[FaultWindow]:
 def widening_note(history: History) -> str:
     """What a check that judges by fault windows says of their widening, when there is one."""
     widening = clock_widening(history.anchors)
-    if widening == 0:
+    if widening == 0 or not history.of_kind(Kind.FAULT_START):
         return ""
     return f" (fault windows widened by ± {widening * 1000:.1f} ms: the shards' clocks agree to within that)"
 

@@ -67,6 +67,11 @@ class ClockMeasurement(BaseModel):
         )
 
 
+def wall_and_monotonic_ns() -> tuple[int, int]:
+    """This machine's wall clock and its monotonic clock, read together."""
+    return wall_ns(), time.monotonic_ns()
+
+
 def reference_now(clock: ClockMeasurement) -> float:
     """The reference's time now, in Unix seconds, as this machine's corrected clock reads it."""
     return clock.reference_ns(wall_ns()) / 1e9
@@ -110,7 +115,7 @@ def measurement_of(source: str, samples: list[ClockSample]) -> ClockMeasurement:
 
 async def measure(http: httpx.AsyncClient, url: str, edges: int = EDGES) -> ClockMeasurement:
     """The offset against `url`'s `Date` (HEAD requests, no credentials: any answer has a Date)."""
-    wall0, monotonic0 = wall_ns(), time.monotonic_ns()
+    wall0, monotonic0 = wall_and_monotonic_ns()
 
     def local() -> int:
         return wall0 + time.monotonic_ns() - monotonic0

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from harness.errors import ConfigurationError, EnvironmentProblem
 from harness.history import History
 from harness.plan import Plan
-from harness.shards.clock import Anchor, ClockMeasurement, reference_now, wall_ns
+from harness.shards.clock import Anchor, ClockMeasurement, reference_now, wall_and_monotonic_ns
 from harness.share import Share
 from harness.untrusted import printable
 
@@ -39,12 +38,12 @@ def parse_start_at(text: str) -> float:
             moment = datetime.fromisoformat(text)
         except ValueError:
             raise ConfigurationError(
-                f"--start-at is ISO 8601 with a zone or Unix seconds, not {printable(text, 60)!r}"
+                f"--start-at is ISO 8601 with a zone or Unix seconds, not '{printable(text, 60)}'"
             ) from None
         if moment.tzinfo is None:
-            raise ConfigurationError(f"--start-at {printable(text, 60)!r} has no zone (add Z or +00:00)")
+            raise ConfigurationError(f"--start-at '{printable(text, 60)}' has no zone (add Z or +00:00)")
         start_at = moment.timestamp()
-    ahead = start_at - wall_ns() / 1e9
+    ahead = start_at - wall_and_monotonic_ns()[0] / 1e9
     if ahead < 0:
         raise ConfigurationError(f"--start-at is {-ahead:.1f} s in the past on this machine's clock")
     if ahead > LONGEST_WAIT_S:
@@ -92,7 +91,7 @@ class SlotKeeper:
                 f" (T + {slot - self.start_at:.1f} s): the scenarios before it, or the shard's start, took longer"
             )
         await asyncio.sleep(early)
-        wall, monotonic = wall_ns(), time.monotonic_ns()
+        wall, monotonic = wall_and_monotonic_ns()
         history.anchors = [
             Anchor(
                 shard=str(self.share),
