@@ -76,6 +76,16 @@ HARNESS = "harness"
 _UNBOUNDED = (NEMESIS, HARNESS)
 
 
+def harness_of_shard(index: int) -> str:
+    """The name of shard `index`'s harness loop in a merged history: its lag is its own."""
+    return f"{HARNESS}@{index}"
+
+
+def is_harness(name: str) -> bool:
+    """Whether `name` is a harness loop's (this process's or a merged shard's), not a client's."""
+    return name == HARNESS or name.startswith(f"{HARNESS}@")
+
+
 @dataclass(slots=True)
 class Record:
     t_ns: int
@@ -211,8 +221,7 @@ class History:
         return {}
 
     def clients(self) -> list[str]:
-        harness = {NEMESIS, HARNESS, *self.stamped_by.values()}
-        names = dict.fromkeys(r.client for r in self.records if r.client not in harness)
+        names = dict.fromkeys(r.client for r in self.records if r.client != NEMESIS and not is_harness(r.client))
         return list(names)
 
     def seconds(self, record: Record) -> float:

@@ -42,6 +42,18 @@ def test_merged_shards_hold_every_shard_s_clients_on_the_reference_clock(tmp_pat
     assert history.stamped_by == {"c0000": "harness@0", "c0001": "harness@1"}
 
 
+def no_client(builder: HistoryBuilder) -> None:
+    """A shard with no client of the scenario (more shards than clients): only its loop's lag."""
+    builder.loop_lag(0.5, 1_000)
+
+
+def test_a_shard_without_clients_adds_its_loop_and_no_client(tmp_path: Path) -> None:
+    streams = [steady, steady, no_client]
+    history = merged(tmp_path, *(shard_dir(tmp_path, index, of=3, stream=s) for index, s in enumerate(streams)))
+    assert history.clients() == ["c0000", "c0001"]
+    assert {record.client for record in history.records if record.kind == "loop_lag"} == {"harness@2"}
+
+
 def faulted(start: float, end: float, builder: HistoryBuilder) -> None:
     steady(builder)
     builder.fault(start, end, "down")

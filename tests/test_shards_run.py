@@ -11,8 +11,10 @@ from pathlib import Path
 from subprocess import STDOUT
 
 import pytest
+from typer.testing import CliRunner
 
 from harness.checks.views import fault_windows
+from harness.cli import app
 from harness.embedded import EmbeddedServer
 from harness.errors import EnvironmentProblem
 from harness.history import History
@@ -90,3 +92,22 @@ async def test_two_shards_one_with_its_clock_off_merge_into_the_verdicts_of_one_
     (hull,) = fault_windows(together)
     widening = offsets["0/2"].uncertainty_s + offsets["1/2"].uncertainty_s
     assert hull.end - hull.start - 2 * widening == pytest.approx(own.end - own.start, abs=0.05)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--shard", "0/2"], "--shard and --start-at go together (and --clock-url with them)"),
+        (["--start-at", "2099-01-01T00:00:00Z"], "--shard and --start-at go together (and --clock-url with them)"),
+        (["--clock-url", "http://127.0.0.1:9/"], "--shard and --start-at go together (and --clock-url with them)"),
+        (["--shard", "2/2", "--start-at", "{soon}"], "a share is I/N with 0 <= I < N, not 2/2"),
+        (["--shard", "0/2", "--start-at", "1000"], "--start-at is"),
+    ],
+)
+def test_a_shard_s_options_given_wrong_are_one_line_errors(options: list[str], message: str) -> None:
+    soon = str(round(time.time()) + 60)
+    given = [option.replace("{soon}", soon) for option in options]
+    result = CliRunner().invoke(app, ["run", "--scenario", SCENARIO, *given], env={"COLUMNS": "300"})
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: {message}")
+    assert result.output.count("\n") == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.history import HARNESS, History, Kind
+from harness.history import HARNESS, History, Kind, is_harness
 
 LagSamples = list[tuple[float, float]]  # (when the sample was taken, how late the loop woke), seconds
 CPU_WAIT = "cpu_wait"  # samples of how long a process carrying streams waited for a CPU: "cpu_wait:ROLE"
@@ -74,7 +74,7 @@ def lag_summary(samples: dict[str, LagSamples]) -> dict[str, float]:
             key = f"{sampler.partition(_OF)[0].replace(':', '_')}_max_ms"
             evidence[key] = max(evidence.get(key, 0.0), round(max(lag for _, lag in taken) * 1000, 2))
             continue
-        whose = "harness" if sampler.partition(_OF)[0] == HARNESS else "page"
+        whose = "harness" if is_harness(sampler) else "page"
         by_sampler.setdefault(whose, []).extend(lag * 1000 for _, lag in taken)
     for sampler, ms in sorted(by_sampler.items()):
         evidence[f"{sampler}_loop_lag_p99_ms"] = round(float(np.percentile(ms, 99)), 2)

@@ -18,11 +18,12 @@ from pathlib import Path
 
 from harness.checks import none_applicable
 from harness.errors import ConfigurationError
-from harness.history import HARNESS, History, Kind, Record
+from harness.history import HARNESS, History, Kind, Record, harness_of_shard
 from harness.report import HISTORIES, judged, load_saved_run
 from harness.results import ScenarioRun
 from harness.shards.clock import too_uncertain
 from harness.shards.manifest import ShardManifest, read_manifest
+from harness.share import Share
 from harness.untrusted import printable
 
 _FAULT_KINDS = (Kind.FAULT_START.value, Kind.FAULT_END.value)
@@ -143,7 +144,7 @@ def merged_history(parts: list[History]) -> History:
     stamped_by: dict[str, str] = {}
     for history in parts:
         (anchor,) = history.anchors
-        loop = f"{HARNESS}@{anchor.shard.partition('/')[0]}"
+        loop = harness_of_shard(Share.parse(anchor.shard).index)
         moved = [
             dataclasses.replace(
                 record,
