@@ -65,7 +65,7 @@ class Kind(StrEnum):
     FAULT_START = "fault_start"  # the nemesis applied a fault (event_id: its id, detail: FaultNote JSON)
     FAULT_END = "fault_end"  # the nemesis undid it
     COMMAND = "command"  # what a deployment did for a process fault (event_id: the fault's id, detail: what)
-    LOOP_LAG = "loop_lag"  # an event-loop lag sample, the harness's or a browser page's (lag_us)
+    LOOP_LAG = "loop_lag"  # an event-loop lag sample (lag_us): the harness's (event: which of its loops) or a page's
     CPU_WAIT = "cpu_wait"  # the longest run-queue wait of a process role (event) since the last sample (lag_us)
     DISPLAY = "display"  # what a browser client's page showed at the end (data: answer, detail: JSON)
     TRUNCATED = "truncated"  # the client's records reached the cap; later ones were dropped (detail: the cap)
@@ -74,16 +74,6 @@ class Kind(StrEnum):
 NEMESIS = "nemesis"
 HARNESS = "harness"
 _UNBOUNDED = (NEMESIS, HARNESS)
-
-
-def harness_of_shard(index: int) -> str:
-    """The name of shard `index`'s harness loop in a merged history: its lag is its own."""
-    return f"{HARNESS}@{index}"
-
-
-def is_harness(name: str) -> bool:
-    """Whether `name` is a harness loop's (this process's or a merged shard's), not a client's."""
-    return name == HARNESS or name.startswith(f"{HARNESS}@")
 
 
 @dataclass(slots=True)
@@ -147,8 +137,7 @@ class History:
     screenshots: list[str] = field(default_factory=list)  # relative to the report directory
     # A shard's: where its clock sits on the common timeline; a merged history's: every shard's.
     anchors: list[Anchor] = field(default_factory=list)
-    # Which harness loop stamped each client's records, when not HARNESS (a merged shard's: its own).
-    stamped_by: dict[str, str] = field(default_factory=dict)
+    loops: dict[str, str] = field(default_factory=dict)  # client -> the loop that stamped it, when not HARNESS
     max_records: int = MAX_RECORDS_PER_CLIENT
     max_text: int = MAX_TEXT_PER_CLIENT
     _shares: dict[str, _Share] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -166,6 +155,10 @@ class History:
         record = Record(t_ns, client, kind.value, **values)
         if client in _UNBOUNDED or self._admits(record):
             self.records.append(record)
+
+    def loop_of(self, client: str) -> str:
+        """The sampler whose lag may have delayed `client`'s stamps: its loop's (`harness_loop`)."""
+        return self.loops.get(client, HARNESS)
 
     def add_read(self, client: str, connection: int, offset: int, nbytes: int) -> None:
         """A read of `nbytes` at stream `offset`. It joins the client's latest record when that is a
@@ -221,7 +214,7 @@ class History:
         return {}
 
     def clients(self) -> list[str]:
-        names = dict.fromkeys(r.client for r in self.records if r.client != NEMESIS and not is_harness(r.client))
+        names = dict.fromkeys(r.client for r in self.records if r.client not in (NEMESIS, HARNESS))
         return list(names)
 
     def seconds(self, record: Record) -> float:
@@ -242,7 +235,7 @@ class History:
             "screenshots": self.screenshots,
             "epoch_ns": self.epoch_ns,
             "anchors": [anchor.model_dump(mode="json") for anchor in self.anchors],
-            "stamped_by": self.stamped_by,
+            "loops": self.loops,
             "columns": COLUMNS,
             "records": list(map(attrgetter(*COLUMNS), self.records)),
         }
@@ -266,7 +259,7 @@ class History:
                 baseline=Baseline.model_validate(payload["baseline"]) if payload["baseline"] is not None else None,
                 screenshots=list(payload["screenshots"]),
                 anchors=[Anchor.model_validate(anchor) for anchor in payload.get("anchors", [])],
-                stamped_by=_names(payload.get("stamped_by", {})),
+                loops=_loops(payload.get("loops", {})),
             )
         except KeyError as error:
             raise ConfigurationError(f"not a history sse-chaos wrote: no {error}") from None
@@ -294,9 +287,14 @@ def _records(columns: list[str], rows: list[list[Any]]) -> list[Record]:
     return records
 
 
-def _names(value: Any) -> dict[str, str]:
+def harness_loop(name: str) -> str:
+    """The sampler name of one of the harness's loops (a merged shard's): its lag records say `name`."""
+    return f"{HARNESS}:{name}" if name else HARNESS
+
+
+def _loops(value: Any) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise ValueError("stamped_by is not an object of names")
+        raise ValueError("loops is not an object of names")
     return dict(value)
 
 

@@ -39,7 +39,7 @@ def test_merged_shards_hold_every_shard_s_clients_on_the_reference_clock(tmp_pat
     assert first_beats == {"c0000": 0.25, "c0001": 0.25}
     assert judge("heartbeat_timing", history).status == Status.PASS
     assert [anchor.shard for anchor in history.anchors] == ["0/2", "1/2"]
-    assert history.stamped_by == {"c0000": "harness@0", "c0001": "harness@1"}
+    assert history.loops == {"c0000": "harness:shard0", "c0001": "harness:shard1"}
 
 
 def no_client(builder: HistoryBuilder) -> None:
@@ -47,11 +47,13 @@ def no_client(builder: HistoryBuilder) -> None:
     builder.loop_lag(0.5, 1_000)
 
 
-def test_a_shard_without_clients_adds_its_loop_and_no_client(tmp_path: Path) -> None:
+def test_a_shard_without_clients_adds_its_loop_s_lag_and_no_client(tmp_path: Path) -> None:
     streams = [steady, steady, no_client]
     history = merged(tmp_path, *(shard_dir(tmp_path, index, of=3, stream=s) for index, s in enumerate(streams)))
     assert history.clients() == ["c0000", "c0001"]
-    assert {record.client for record in history.records if record.kind == "loop_lag"} == {"harness@2"}
+    assert {(record.client, record.event) for record in history.records if record.kind == "loop_lag"} == {
+        ("harness", "shard2")
+    }
 
 
 def faulted(start: float, end: float | None, builder: HistoryBuilder) -> None:
@@ -219,3 +221,32 @@ def test_merge_writes_the_report_and_exits_as_run_does(tmp_path: Path) -> None:
     missing = CliRunner().invoke(app, ["merge", given[0], "--report-dir", str(out)], env={"COLUMNS": "300"})
     assert missing.exit_code == 2
     assert missing.output.strip() == "error: shard 1/2 is missing (1 of 2 missing: give every shard's report directory)"
+
+
+def rewritten(directory: Path, **changes: object) -> Path:
+    """The shard's saved history of `built` with `changes` made to it."""
+    path = directory / "histories" / "built.json"
+    path.write_text(json.dumps(json.loads(path.read_text()) | changes))
+    return directory
+
+
+def test_a_scenario_that_ended_in_an_error_on_one_shard_is_an_error_naming_it(tmp_path: Path) -> None:
+    late = "reached scenario built's slot 2.000 s late"
+    shards = [shard_dir(tmp_path, 0), rewritten(shard_dir(tmp_path, 1), error=late, anchors=[])]
+    (run,) = merge_shards(read_shards(shards), tmp_path / "merged")
+    assert (run.verdict, run.error) == ("error", f"shard 1/2: {late}")
+
+
+def test_a_scenario_a_shard_kept_no_history_of_is_an_error_naming_it(tmp_path: Path) -> None:
+    missing = shard_dir(tmp_path, 1)
+    (missing / "histories" / "built.json").unlink()
+    (run,) = merge_shards(read_shards([shard_dir(tmp_path, 0), missing]), tmp_path / "merged")
+    assert (run.verdict, run.error) == ("error", "shard 1/2 has no history of it")
+
+
+def test_a_scenario_no_shard_played_has_no_applicable_check(tmp_path: Path) -> None:
+    """Its clients cannot speak to this target: every shard judged it so without playing it."""
+    shards = [rewritten(shard_dir(tmp_path, index), anchors=[], records=[]) for index in (0, 1)]
+    (run,) = merge_shards(read_shards(shards), tmp_path / "merged")
+    assert run.verdict == "pass"
+    assert {result.status for result in run.results} == {Status.NOT_APPLICABLE}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.checks.lag import LagSamples, lag_at, lag_samples, loop_lags
+from harness.checks.lag import LagSamples, lag_at, lag_samples, stamp_lags
 from harness.checks.results import Verdict, not_applicable, verdict
 from harness.checks.views import (
     ClientView,
@@ -86,8 +86,7 @@ def check_duration_cap(plan: Plan, history: History) -> Verdict:
     problems: list[str] = []
     spans = {client.name: _span(client, history, plan.profile) for client in streams}
     for name, span in spans.items():
-        stamp_lags = loop_lags(history, lags, name)
-        problems += [f"{name}: {problem}" for problem in rules.problems(span, stamp_lags)]
+        problems += [f"{name}: {problem}" for problem in rules.problems(span, stamp_lags(history, lags, name))]
     evidence = {
         "cap_s": cap,
         "tolerance_s": round(rules.tolerance + delay, 3),

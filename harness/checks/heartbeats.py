@@ -24,8 +24,7 @@ from harness.checks.lag import (
     lag_samples,
     lag_summary,
     lag_within,
-    loop_lags,
-    stamping_loop,
+    stamp_lags,
 )
 from harness.checks.results import Verdict, not_applicable, verdict
 from harness.checks.views import (
@@ -115,10 +114,10 @@ def check_heartbeat_timing(plan: Plan, history: History) -> Verdict:
     for client in client_views(history):
         # what stamps this client's records late: the harness's loop, a browser page's own, and
         # a process carrying the stream on this machine (Toxiproxy, Chromium) that waited for a CPU
-        stamp_lags = loop_lags(history, lags, client.name) + cpu_waits(lags, stamping_loop(history, client.name))
+        late = stamp_lags(history, lags, client.name) + cpu_waits(lags, history.loop_of(client.name))
         for connection in client.connections:
             if connection.responded is not None and connection.status == 200:
-                _judge_connection(rules, f"{client.name}#{connection.number}", connection, history, stamp_lags, tally)
+                _judge_connection(rules, f"{client.name}#{connection.number}", connection, history, late, tally)
     if silence is not None and tally.largest_silence >= silence:
         tally.problems.append(f"silence of {tally.largest_silence:.3f} s on a healthy link (threshold {silence:g} s)")
     if tally.judged == 0 and not tally.problems:

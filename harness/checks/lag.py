@@ -4,46 +4,44 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.history import HARNESS, History, Kind, is_harness
+from harness.history import HARNESS, History, Kind, Record, harness_loop
 
 LagSamples = list[tuple[float, float]]  # (when the sample was taken, how late the loop woke), seconds
 CPU_WAIT = "cpu_wait"  # samples of how long a process carrying streams waited for a CPU: "cpu_wait:ROLE"
-_OF = "@"  # "cpu_wait:ROLE@LOOP": a wait sampled by another harness loop than HARNESS (a merged shard's)
+# "cpu_wait:ROLE@LOOP": a wait on the machine of harness loop LOOP only (a merged shard's);
+# without it, on the machine of every stream of the run
+_ON = "@"
 
 
 def lag_samples(history: History) -> dict[str, LagSamples]:
-    """Samples by who took them: the harness (HARNESS), a browser client's page (its name), and
-    the run-queue waits of each role of process carrying streams ("cpu_wait:toxiproxy"...), which
-    delay a stamp the way a blocked loop does. A merged shard's harness loop is its own sampler
-    ("harness@I"), and so are the waits it sampled."""
+    """Samples by who took them: the harness's loop (HARNESS), a merged shard's ("harness:shard1"),
+    a browser client's page (its name), and the run-queue waits of each role of process carrying
+    streams ("cpu_wait:toxiproxy"...), which delay a stamp the way a blocked loop does."""
     samples: dict[str, LagSamples] = {}
     for record in history.of_kind(Kind.LOOP_LAG, Kind.CPU_WAIT):
-        sampler = record.client
-        if record.kind == Kind.CPU_WAIT:
-            sampler = f"{CPU_WAIT}:{record.event}" + ("" if record.client == HARNESS else f"{_OF}{record.client}")
-        samples.setdefault(sampler, []).append((history.seconds(record), record.lag_us / 1e6))
+        samples.setdefault(_sampler(record), []).append((history.seconds(record), record.lag_us / 1e6))
     return samples
 
 
-def stamping_loop(history: History, client: str) -> str:
-    """The harness loop that stamped `client`'s records: HARNESS, or a merged shard's own."""
-    return history.stamped_by.get(client, HARNESS)
+def _sampler(record: Record) -> str:
+    if record.kind == Kind.CPU_WAIT:
+        return f"{CPU_WAIT}:{record.event}"
+    return harness_loop(record.event) if record.client == HARNESS else record.client
 
 
-def loop_lags(history: History, samples: dict[str, LagSamples], client: str) -> LagSamples:
-    """What may have stamped `client`'s records late: its harness loop, and its page's (a browser
-    client's); never another shard's loop, whose lag held back none of its records."""
-    return samples.get(stamping_loop(history, client), []) + samples.get(client, [])
+def stamp_lags(history: History, samples: dict[str, LagSamples], client: str) -> LagSamples:
+    """The lag that may have delayed `client`'s stamps: its own loop's (the harness's, or its
+    shard's; never another shard's), and its page's when it is a browser client."""
+    return samples.get(history.loop_of(client), []) + samples.get(client, [])
 
 
 def cpu_waits(samples: dict[str, LagSamples], loop: str = HARNESS) -> LagSamples:
     """Every process role's run-queue waits on the machine of harness `loop`, together: any of them
-    may have held a stream back."""
-    machine = "" if loop == HARNESS else loop
+    may have held a stream back there."""
     return [
         sample
         for sampler, taken in samples.items()
-        if sampler.startswith(CPU_WAIT) and sampler.partition(_OF)[2] == machine
+        if sampler.startswith(CPU_WAIT) and sampler.partition(_ON)[2] in ("", loop)
         for sample in taken
     ]
 
@@ -71,9 +69,9 @@ def lag_summary(samples: dict[str, LagSamples]) -> dict[str, float]:
     waits: dict[str, list[float]] = {}  # a role's, on every shard's machine together
     for sampler, taken in samples.items():
         if sampler.startswith(CPU_WAIT):  # only waits of a millisecond or more are kept: no p99
-            waits.setdefault(sampler.partition(_OF)[0].replace(":", "_"), []).extend(lag for _, lag in taken)
+            waits.setdefault(sampler.partition(_ON)[0].replace(":", "_"), []).extend(lag for _, lag in taken)
             continue
-        whose = "harness" if is_harness(sampler) else "page"
+        whose = "harness" if sampler.startswith(HARNESS) else "page"
         by_sampler.setdefault(whose, []).extend(lag * 1000 for _, lag in taken)
     evidence = {f"{role}_max_ms": round(max(waited) * 1000, 2) for role, waited in waits.items()}
     for sampler, ms in sorted(by_sampler.items()):

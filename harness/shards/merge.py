@@ -2,9 +2,10 @@
 
 The shards must agree (one of each I of one N, one T, the same scenarios, slots and plans, clocks
 known closely enough); then each scenario's records are moved onto the reference clock (each
-shard's monotonic clock through its anchor), a shard's harness loop keeps its own name so that
-its lag forgives only its own clients, and each fault's windows on the shards become one, from
-the earliest start to the latest end: the checks widen it by how far the clocks may disagree.
+shard's monotonic clock through its anchor); a shard's harness loop keeps its own name (its lag
+samples say "shard1"), so that its lag forgives only its own clients; and each fault's windows on
+the shards become one, from the earliest start to the latest end: the checks widen it by how far
+the clocks may disagree.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from harness.checks import none_applicable
 from harness.errors import ConfigurationError
-from harness.history import HARNESS, History, Kind, Record, harness_of_shard
+from harness.history import HARNESS, History, Kind, Record, harness_loop
 from harness.report import HISTORIES, judged, load_saved_run
 from harness.results import ScenarioRun
 from harness.shards.clock import too_uncertain
@@ -141,21 +142,17 @@ def merged_history(parts: list[History]) -> History:
     """The shards' histories of one scenario on the reference clock, as one history."""
     records: list[Record] = []
     faults: list[list[Record]] = []
-    stamped_by: dict[str, str] = {}
+    loops: dict[str, str] = {}
     for history in parts:
         (anchor,) = history.anchors
-        loop = harness_of_shard(Share.parse(anchor.shard).index)
+        shard = f"shard{Share.parse(anchor.shard).index}"
         moved = [
-            dataclasses.replace(
-                record,
-                t_ns=anchor.aligned_ns(record.t_ns),
-                client=loop if record.client == HARNESS else record.client,
-            )
+            dataclasses.replace(record, t_ns=anchor.aligned_ns(record.t_ns), event=_event_on(shard, record))
             for record in history.records
         ]
         records += [record for record in moved if record.kind not in _FAULT_KINDS]
         faults.append([record for record in moved if record.kind in _FAULT_KINDS])
-        stamped_by |= dict.fromkeys(history.clients(), loop)
+        loops |= dict.fromkeys(history.clients(), harness_loop(shard))
     records += _fault_hulls(faults)
     records.sort(key=attrgetter("t_ns"))
     failed = [part.baseline for part in parts if part.baseline is not None and part.baseline.failure]
@@ -166,8 +163,17 @@ def merged_history(parts: list[History]) -> History:
         baseline=failed[0] if failed else parts[0].baseline,
         screenshots=[shot for part in parts for shot in part.screenshots],
         anchors=[anchor for part in parts for anchor in part.anchors],
-        stamped_by=stamped_by,
+        loops=loops,
     )
+
+
+def _event_on(shard: str, record: Record) -> str:
+    """A harness record's event, naming the shard's loop: its lag samples, and the waits on its machine."""
+    if record.client != HARNESS:
+        return record.event
+    if record.kind == Kind.LOOP_LAG:
+        return shard
+    return f"{record.event}@{harness_loop(shard)}" if record.kind == Kind.CPU_WAIT else record.event
 
 
 def _fault_hulls(shards: list[list[Record]]) -> list[Record]:
