@@ -143,6 +143,8 @@ def run(
         raise _fail("--deployment describes the deployment behind your --target: give both")
     if (shard is None) != (start_at is None) or (clock_url is not None and shard is None):
         raise _fail("--shard and --start-at go together (and --clock-url with them)")
+    if clock_url is not None and not clock_url.startswith(("https://", "http://")):
+        raise _fail(f"--clock-url must be an http(s) URL, not {clock_url[:200]!r}")
     # Here, not at the top: `report`, `list` and `compare` need neither the browser nor the runner.
     import uvloop
 

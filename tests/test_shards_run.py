@@ -102,6 +102,7 @@ async def test_two_shards_one_with_its_clock_off_merge_into_the_verdicts_of_one_
         (["--clock-url", "http://127.0.0.1:9/"], "--shard and --start-at go together (and --clock-url with them)"),
         (["--shard", "2/2", "--start-at", "{soon}"], "a share is I/N with 0 <= I < N, not 2/2"),
         (["--shard", "0/2", "--start-at", "1000"], "--start-at is"),
+        (["--shard", "0/2", "--start-at", "{soon}", "--clock-url", "ntp.example"], "--clock-url must be an http"),
     ],
 )
 def test_a_shard_s_options_given_wrong_are_one_line_errors(options: list[str], message: str) -> None:
