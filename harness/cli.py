@@ -8,6 +8,7 @@ configuration or environment error (one line on stderr).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import signal
@@ -39,6 +40,7 @@ from harness.results import ScenarioRun, summary_of
 from harness.results_table import results_table
 from harness.scenario import GROUPS, Scenario, find_scenarios, load_scenario
 from harness.schedule import ScenarioRunner, run_scenarios
+from harness.share import Share
 from harness.target import parse_headers
 from harness.toxiproxy.binary import TOXIPROXY_VERSION, cache_folder, locate
 from harness.toxiproxy.install import RELEASES_URL, install
@@ -109,6 +111,18 @@ def run(
         ),
     ] = 1,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help=_VERBOSE_HELP)] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(help="I/N: run shard I of N (from 0), its share of each scenario's clients; with --start-at"),
+    ] = None,
+    start_at: Annotated[
+        str | None,
+        typer.Option(help="with --shard: the shards' common start T, ISO 8601 with a zone or Unix seconds"),
+    ] = None,
+    clock_url: Annotated[
+        str | None,
+        typer.Option(help="with --shard: the HTTP server whose Date header every shard's clock is measured against"),
+    ] = None,
 ) -> None:
     """Run scenarios through Toxiproxy and check the stream's promises.
 
@@ -125,6 +139,8 @@ def run(
       sse-chaos run --target https://api.example/stream -H "Authorization: Bearer $TOKEN"
 
       sse-chaos run --target http://127.0.0.1:8000/v1/chat/completions --profile openai-chat -P deterministic=true
+
+      sse-chaos run --target https://api.example/stream --shard 0/4 --start-at 2026-12-03T09:00:00Z  # then: merge
     """
     if timing not in TIMING_PROFILES:
         raise _fail(f"--timing must be one of {', '.join(TIMING_PROFILES)}, not {timing!r}")
@@ -132,6 +148,10 @@ def run(
         raise _fail(f"--group must be one of {', '.join(GROUPS)}, not {group!r}")
     if deployment is not None and target is None:
         raise _fail("--deployment describes the deployment behind your --target: give both")
+    if (shard is None) != (start_at is None) or (clock_url is not None and shard is None):
+        raise _fail("--shard and --start-at go together (and --clock-url with them)")
+    if clock_url is not None and not clock_url.startswith(("https://", "http://")):
+        raise _fail(f"--clock-url must be an http(s) URL, not {clock_url[:200]!r}")
     # Here, not at the top: `report`, `list` and `compare` need neither the browser nor the runner.
     import uvloop
 
@@ -147,7 +167,15 @@ def run(
         settings = SessionSettings(
             target, target_profile, headers, timing, report_dir, report_dir, deployment_file=commands, workers=workers
         )
-        runs = uvloop.run(_run_all(session(settings), scenarios, parallel, report_dir))
+        opened: AbstractAsyncContextManager[ScenarioRunner] = session(settings)
+        if shard is not None and start_at is not None:
+            from harness.shards.run import shard_session
+            from harness.shards.slots import SlotKeeper, parse_start_at
+
+            keeper = SlotKeeper(Share.parse(shard), parse_start_at(start_at))
+            settings = dataclasses.replace(settings, share=keeper.share, start_gate=keeper.wait)
+            opened, parallel = shard_session(settings, keeper, scenarios, clock_url, report_dir), 1
+        runs = uvloop.run(_run_all(opened, scenarios, parallel, report_dir))
         _publish(report_dir, runs, verbose)
     except HarnessError as error:
         raise _fail(str(error)) from None
@@ -319,6 +347,37 @@ def report(
         raise _fail(f"{report_dir}: no saved histories in it")
     _publish(report_dir, runs, verbose)
     raise typer.Exit(0 if all(run.passed for run in runs) else 1)
+
+
+@app.command()
+def merge(
+    shard_dirs: Annotated[list[Path], typer.Argument(help="every shard's report directory (`run --shard`)")],
+    report_dir: Annotated[Path, typer.Option(help="where to write the merged report")] = DEFAULT_REPORT_DIR,
+    json_output: Annotated[bool, typer.Option("--json", help="print summary.json to stdout")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=_VERBOSE_HELP)] = False,
+) -> None:
+    """Merge the shards of one run into one: their records on one timeline (each shard's clock
+    offset applied), judged by the same checks; exits as `run` does.
+
+    Example:
+
+      sse-chaos merge shard-0 shard-1 shard-2 --report-dir reports/merged
+    """
+    from harness.shards.merge import merge_shards, read_shards
+
+    try:
+        shards = read_shards(shard_dirs)
+        runs = merge_shards(shards, report_dir)
+        for merged in runs:
+            write_history(report_dir, merged)
+        _publish(report_dir, runs, verbose)
+    except HarnessError as error:
+        raise _fail(str(error)) from None
+    if json_output:
+        out.print_json(json.dumps(summary_of(runs)))
+    if any(merged.error for merged in runs):
+        raise typer.Exit(2)
+    raise typer.Exit(0 if all(merged.passed for merged in runs) else 1)
 
 
 @app.command()

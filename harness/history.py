@@ -32,6 +32,7 @@ from harness.errors import ConfigurationError
 from harness.faults import FaultNote
 from harness.migrate import from_format_1, from_format_2
 from harness.plan import Plan
+from harness.shards.clock import Anchor
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -137,6 +138,8 @@ class History:
     epoch_ns: int = field(default_factory=time.monotonic_ns)
     baseline: Baseline | None = None
     screenshots: list[str] = field(default_factory=list)  # relative to the report directory
+    # A shard's: where its clock sits on the common timeline; a merged history's: every shard's.
+    anchors: list[Anchor] = field(default_factory=list)
     loops: dict[str, str] = field(default_factory=dict)  # client -> the loop that stamped it, when not HARNESS
     max_records: int = MAX_RECORDS_PER_CLIENT
     max_text: int = MAX_TEXT_PER_CLIENT
@@ -239,6 +242,7 @@ class History:
             "baseline": self.baseline.model_dump(mode="json") if self.baseline is not None else None,
             "screenshots": self.screenshots,
             "loops": self.loops,
+            "anchors": [anchor.model_dump(mode="json") for anchor in self.anchors],
             "epoch_ns": self.epoch_ns,
             "columns": COLUMNS,
             "records": list(map(attrgetter(*COLUMNS), self.records)),
@@ -265,6 +269,7 @@ class History:
                 baseline=Baseline.model_validate(payload["baseline"]) if payload["baseline"] is not None else None,
                 screenshots=list(payload["screenshots"]),
                 loops=_loops(payload["loops"]),
+                anchors=[Anchor.model_validate(anchor) for anchor in payload["anchors"]],
             )
         except KeyError as error:
             raise ConfigurationError(f"not a history sse-chaos wrote: no {error}") from None
@@ -277,7 +282,8 @@ class History:
 
 
 def harness_loop(name: str) -> str:
-    """The sampler name of one of the harness's loops (a worker's): its lag records say `name`."""
+    """The sampler name of one of the harness's loops (a worker's, a merged shard's, a merged shard's
+    worker's: "shard1:worker2"): its lag records say `name`."""
     return f"{HARNESS}:{name}" if name else HARNESS
 
 

@@ -1,6 +1,6 @@
 """Histories of earlier formats read as the current one: the first (an untyped `meta` dict,
 before plans) as the second, the second (every client stamped by the harness's one loop, before
-worker processes) as the third.
+worker processes and shards) as the third.
 
 What the first format did not record is given neutral values that no check reads: the request's
 parameters, the clients' stagger and attempt limit, the hard deadline.
@@ -35,7 +35,7 @@ def from_format_1(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def from_format_2(payload: dict[str, Any]) -> dict[str, Any]:
-    return payload | {"format": 3, "loops": {}}
+    return payload | {"format": 3, "loops": {}, "anchors": []}
 
 
 def _record(row: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import contextlib
 import dataclasses
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
@@ -45,6 +45,8 @@ SCREENSHOTS = "screenshots"  # in the report directory: one folder per scenario,
 
 Progress = Callable[[str], None]
 Client = RobustClient | BrowserClient
+# Held until the scenario's timeline may start (a shard's slot); it may anchor the history there.
+StartGate = Callable[[Plan, History], Awaitable[None]]
 
 
 class Runner:
@@ -58,12 +60,14 @@ class Runner:
         deployment: Deployment | None = None,
         share: Share = WHOLE,
         workers: int = 1,
+        start_gate: StartGate | None = None,
     ) -> None:
         """`chromium` launches the browser for browser clients (without it they are a configuration
         error); with a `report_dir`, each browser page's final screenshot is kept under it; process
         faults act on `deployment` (without one they are an error); only the `share` of each
         scenario's clients runs here (the others run in other processes), split over `workers`
-        worker processes when there are more than one (HTTP clients on one timeline; see `_played_by`)."""
+        worker processes when there are more than one (HTTP clients on one timeline; see `_played_by`); each
+        scenario's timeline starts once `start_gate` lets it."""
         self.target = target
         self.deployment = deployment
         self.api = api
@@ -72,6 +76,7 @@ class Runner:
         self.report_dir = report_dir
         self.share = share
         self.workers = workers
+        self.start_gate = start_gate
         self.baselines = Baselines(target, http)
         self._timing: Timing | None = None
         self._runs = 0
@@ -130,8 +135,10 @@ class Runner:
             await asyncio.wait([baseline])  # its stream goes to the deployment the faults will act on
         async with self._proxies(plan) as proxies:
             if plan.sweep is not None:
+                await self._at_start_gate(plan, history)
                 await _timed(plan, history, self._swept(plan, history, proxies, on_progress))
             elif (workers := self._played_by(plan)) > 1:
+                await self._at_start_gate(plan, history)  # a worker waits for its spec a bounded time
                 async with workers_started(workers) as started:
                     headers, address = self.target.headers, proxies[0].address
                     prepared = await started.prepare(plan, history, self.share, headers, address)
@@ -142,6 +149,7 @@ class Runner:
                 browsers = [client for client in clients if isinstance(client, BrowserClient)]
                 try:
                     await self._open_pages(plan, browsers)
+                    await self._at_start_gate(plan, history)
                     await _timed(plan, history, self._shared(plan, history, proxies[0], clients, on_progress))
                 finally:  # a page whose client never ran (cancelled, failed) is closed too
                     await _gather(browser.close() for browser in browsers)
@@ -230,6 +238,11 @@ class Runner:
                     on_progress(plan.scenario)
 
         await _gather(lane(index, proxy) for index, proxy in enumerate(proxies))
+
+    async def _at_start_gate(self, plan: Plan, history: History) -> None:
+        """Until the start gate lets the scenario's timeline start (a shard's slot)."""
+        if self.start_gate is not None:
+            await self.start_gate(plan, history)
 
     def _client(self, plan: Plan, history: History, proxy: Proxy, index: int) -> Client:
         settings = planned_settings(plan, self.target.headers, proxy.address)

@@ -22,8 +22,9 @@ from harness.errors import ConfigurationError, HarnessError
 from harness.history import History
 from harness.profile import TargetProfile
 from harness.results import ScenarioRun
-from harness.runner import Runner
+from harness.runner import Runner, StartGate
 from harness.scenario import Scenario
+from harness.share import WHOLE, Share
 from harness.target import Target
 from harness.toxiproxy import toxiproxy
 from harness.transport import new_http_client
@@ -42,6 +43,8 @@ class SessionSettings:
     defect: str | None = None  # seeded in the embedded server (`sse-chaos selftest`)
     deployment_file: DeploymentFile | None = None  # the commands of the target's own deployment
     workers: int = 1  # worker processes a scenario's HTTP clients are split over (1: all in this one)
+    share: Share = WHOLE  # the clients of each scenario this process runs
+    start_gate: StartGate | None = None  # holds each scenario's timeline (a shard's slots)
 
 
 @asynccontextmanager
@@ -68,6 +71,8 @@ async def harness_for(
     work_dir: Path,
     report_dir: Path | None = None,
     deployment: Deployment | None = None,
+    share: Share = WHOLE,
+    start_gate: StartGate | None = None,
     workers: int = 1,
 ) -> AsyncIterator[Runner]:
     """Toxiproxy, the HTTP client and the browser (launched on first need), and a runner over them
@@ -77,7 +82,7 @@ async def harness_for(
         new_http_client() as http,
         chromium_on_demand() as chromium,
     ):
-        yield Runner(target, api, http, chromium, report_dir, deployment, workers=workers)
+        yield Runner(target, api, http, chromium, report_dir, deployment, share, workers, start_gate)
 
 
 class SessionRunner:
@@ -108,6 +113,7 @@ class SessionRunner:
                     deployment.fleet,
                     shared.share,
                     shared.workers,
+                    shared.start_gate,
                 )
                 return await runner.run(scenario, on_progress)
         except HarnessError as error:  # the deployment did not start: the scenario could not run
@@ -131,6 +137,14 @@ async def session(settings: SessionSettings) -> AsyncIterator[SessionRunner]:
             url, deployment = embedded.stream_url, embedded.fleet
         target = Target(url, settings.profile, settings.headers)
         runner = await stack.enter_async_context(
-            harness_for(target, settings.work_dir, settings.report_dir, deployment, settings.workers)
+            harness_for(
+                target,
+                settings.work_dir,
+                settings.report_dir,
+                deployment,
+                settings.share,
+                settings.start_gate,
+                settings.workers,
+            )
         )
         yield SessionRunner(runner, settings)

@@ -15,6 +15,7 @@ from harness.checks.views import (
     payload,
     reason_of,
     terminal_event,
+    widening_note,
 )
 from harness.history import History, Record
 from harness.plan import Plan
@@ -93,8 +94,9 @@ def check_duration_cap(plan: Plan, history: History) -> Verdict:
         "capped": sum(_reason(span) == CAPPED for span in spans.values()),
         "longest_s": round(max(span.seconds for span in spans.values()), 3),
     }
+    note = widening_note(history)
     ok = f"longest stream {evidence['longest_s']} s within cap {cap:g} s (+{evidence['tolerance_s']:g} s tolerance)"
-    return verdict(problems, ok, **evidence)
+    return verdict([problem + note for problem in problems], ok + note, **evidence)
 
 
 def _span(client: ClientView, history: History, profile: TargetProfile) -> _Span:

@@ -15,6 +15,7 @@ from enum import Enum
 from itertools import pairwise
 
 from harness.checks.lag import (
+    CPU_WAIT,
     LagSamples,
     cpu_waits,
     lag_at,
@@ -26,7 +27,15 @@ from harness.checks.lag import (
     stamp_lags,
 )
 from harness.checks.results import Verdict, not_applicable, verdict
-from harness.checks.views import Connection, FaultWindow, client_views, fault_windows, heartbeats, payload
+from harness.checks.views import (
+    Connection,
+    FaultWindow,
+    client_views,
+    fault_windows,
+    heartbeats,
+    payload,
+    widening_note,
+)
 from harness.histograms import PRECISION, Histogram
 from harness.history import READ_WINDOW_NS, History, Record
 from harness.plan import Plan
@@ -108,12 +117,12 @@ def check_heartbeat_timing(plan: Plan, history: History) -> Verdict:
     shares_machine = on_this_machine(plan.target)
     rules = _Rules(plan.profile, interval, tolerance, after_sample, fault_windows(history), shares_machine)
     lags = lag_samples(history)
-    waits = cpu_waits(lags)
+    waited = any(sampler.startswith(CPU_WAIT) for sampler in lags)
     tally = _Tally()
     for client in client_views(history):
-        # what stamps this client's records late: its own loop, a browser page's own, and a
-        # process carrying the stream on this machine (Toxiproxy, Chromium) that waited for a CPU
-        late = stamp_lags(history, lags, client.name) + waits
+        # what stamps this client's records late: the harness's loop, a browser page's own, and
+        # a process carrying the stream on this machine (Toxiproxy, Chromium) that waited for a CPU
+        late = stamp_lags(history, lags, client.name) + cpu_waits(lags, history.loop_of(client.name))
         for connection in client.connections:
             if connection.responded is not None and connection.status == 200:
                 _judge_connection(rules, f"{client.name}#{connection.number}", connection, history, late, tally)
@@ -123,13 +132,13 @@ def check_heartbeat_timing(plan: Plan, history: History) -> Verdict:
         return not_applicable("no heartbeat interval lay on a healthy link")
     lag_timing = lag_histograms(lags)
     evidence = _evidence(rules, tally) | lag_summary(lags, lag_timing)
-    note = _lag_note(loop_maxima(lags), rules.tolerance)
+    note = _lag_note(loop_maxima(lags), rules.tolerance) + widening_note(history)
     judged = counted(tally.judged, "interval")
     ok = (
         f"{judged} within ±{rules.tolerance * 1000:.0f} ms of {interval:g} s (plus the slack of a"
         f" fault they lay in); {tally.excluded} not judged: a fault's edge touched them; {tally.forgiven} forgiven:"
         f" the loop that stamped them lagged{_ON_THIS_MACHINE if rules.shares_machine else ''}"
-        f"{_WAITED if waits else ''},"
+        f"{_WAITED if waited else ''},"
         f" by up to {tally.forgiven_lag * 1000:.0f} ms{note}"
     )
     histograms = {histogram.name: histogram for histogram in (tally.errors, tally.silences) if histogram.count}

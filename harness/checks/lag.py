@@ -7,10 +7,14 @@ from harness.history import HARNESS, History, Kind, Record, harness_loop
 
 LagSamples = list[tuple[float, float]]  # (when the sample was taken, how late the loop woke), seconds
 CPU_WAIT = "cpu_wait"  # samples of how long a process carrying streams waited for a CPU: "cpu_wait:ROLE"
+# "cpu_wait:ROLE@LOOP": a wait on the machine of harness loop LOOP only (a merged shard's);
+# without it, on the machine of every stream of the run
+_ON = "@"
 
 
 def lag_samples(history: History) -> dict[str, LagSamples]:
-    """Samples by who took them: the harness's loop (HARNESS), a worker process's ("harness:worker1"),
+    """Samples by who took them: the harness's loop (HARNESS), a worker process's ("harness:worker1"), a
+    merged shard's ("harness:shard1", "harness:shard1:worker1"),
     a browser client's page (its name), and the run-queue waits of each role of process carrying
     streams ("cpu_wait:toxiproxy"...), which delay a stamp the way a blocked loop does."""
     samples: dict[str, LagSamples] = {}
@@ -20,8 +24,8 @@ def lag_samples(history: History) -> dict[str, LagSamples]:
 
 
 def stamp_lags(history: History, samples: dict[str, LagSamples], client: str) -> LagSamples:
-    """The lag that may have delayed `client`'s stamps: its own loop's (the harness's, or the worker
-    process's that ran it; never another process's), and its page's when it is a browser client."""
+    """The lag that may have delayed `client`'s stamps: its own loop's (the harness's, the worker
+    process's or the shard's that ran it; never another's), and its page's when it is a browser client."""
     return samples.get(history.loop_of(client), []) + samples.get(client, [])
 
 
@@ -31,9 +35,21 @@ def _sampler(record: Record) -> str:
     return harness_loop(record.event) if record.client == HARNESS else record.client
 
 
-def cpu_waits(samples: dict[str, LagSamples]) -> LagSamples:
-    """Every process role's run-queue waits together: any of them may have held a stream back."""
-    return [sample for sampler, taken in samples.items() if sampler.startswith(CPU_WAIT) for sample in taken]
+def cpu_waits(samples: dict[str, LagSamples], loop: str = HARNESS) -> LagSamples:
+    """Every process role's run-queue waits on the machine of harness `loop`, together: any of them
+    may have held a stream back there."""
+    return [
+        sample
+        for sampler, taken in samples.items()
+        if sampler.startswith(CPU_WAIT) and _on_machine_of(loop, sampler.partition(_ON)[2])
+        for sample in taken
+    ]
+
+
+def _on_machine_of(loop: str, machine: str) -> bool:
+    """Whether `loop` ran on `machine` (a merged shard's loop, "" for the one machine of an unmerged
+    run): the shard's own loop, or one of its workers' ("harness:shard1:worker2")."""
+    return machine in ("", loop) or loop.startswith(f"{machine}:")
 
 
 def lag_at(samples: LagSamples, stamped: float, after_sample: float) -> float:
@@ -54,8 +70,8 @@ def lag_within(samples: LagSamples, start: float, end: float, after_sample: floa
 
 
 def lag_histograms(samples: dict[str, LagSamples]) -> dict[str, Histogram]:
-    """The harness's loop lag (all its loops together, worker processes' too: "harness_loop_lag") and
-    the browser pages' (all pages together, "page_loop_lag")."""
+    """The harness's loop lag (all its loops together, worker processes' and shards' too:
+    "harness_loop_lag") and the browser pages' (all pages together, "page_loop_lag")."""
     histograms: dict[str, Histogram] = {}
     for sampler, taken in samples.items():
         if not sampler.startswith(CPU_WAIT):  # only waits of a millisecond or more are kept: no percentiles
@@ -68,12 +84,13 @@ def lag_histograms(samples: dict[str, LagSamples]) -> dict[str, Histogram]:
 
 def lag_summary(samples: dict[str, LagSamples], histograms: dict[str, Histogram]) -> dict[str, float]:
     """p99 and max of the harness's loop lag and of the browser pages' (read from `lag_histograms`),
-    and the longest run-queue wait of each process role, in ms."""
-    evidence = {
-        f"{sampler.replace(':', '_')}_max_ms": round(max(lag for _, lag in taken) * 1000, 2)
-        for sampler, taken in samples.items()
-        if sampler.startswith(CPU_WAIT)
-    }
+    and the longest run-queue wait of each process role (on every shard's machine together), in ms."""
+    waits: dict[str, float] = {}
+    for sampler, taken in samples.items():
+        if sampler.startswith(CPU_WAIT):
+            role = sampler.partition(_ON)[0].replace(":", "_")
+            waits[role] = max(waits.get(role, 0.0), *(lag for _, lag in taken))
+    evidence = {f"{role}_max_ms": round(waited * 1000, 2) for role, waited in waits.items()}
     for name, histogram in sorted(histograms.items()):
         evidence[f"{name}_p99_ms"] = round(histogram.percentile(99) * 1000, 2)
         evidence[f"{name}_max_ms"] = round(histogram.largest() * 1000, 2)

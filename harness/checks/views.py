@@ -11,6 +11,7 @@ from harness.faults import FaultNote, Slack
 from harness.history import NEMESIS, History, Kind, Record
 from harness.profile import TargetProfile
 from harness.reading import answer_text, ends_stream, is_content, json_of
+from harness.shards.clock import clock_widening
 
 
 @dataclass
@@ -97,18 +98,28 @@ def _add(view: ClientView, record: Record, at: float) -> None:
 
 
 def fault_windows(history: History) -> list[FaultWindow]:
-    """Fault windows in seconds; a fault never removed lasts to the end of the history."""
+    """Fault windows in seconds; a fault never removed lasts to the end of the history. In a merged
+    history of shards, each is widened on both sides by how far the shards' clocks may disagree."""
     starts: dict[str, tuple[float, FaultNote]] = {}
+    widening = clock_widening(history.anchors)
     windows = []
     for record in history.records:
         if record.kind == Kind.FAULT_START:
             starts[record.event_id] = (history.seconds(record), FaultNote.model_validate_json(record.detail))
         elif record.kind == Kind.FAULT_END and record.event_id in starts:
             start, note = starts.pop(record.event_id)
-            windows.append(FaultWindow(start, history.seconds(record), note.action, note.slack))
+            windows.append(FaultWindow(start - widening, history.seconds(record) + widening, note.action, note.slack))
     for start, note in starts.values():
-        windows.append(FaultWindow(start, history.seconds(history.records[-1]), note.action, note.slack))
+        windows.append(FaultWindow(start - widening, history.seconds(history.records[-1]), note.action, note.slack))
     return windows
+
+
+def widening_note(history: History) -> str:
+    """What a check that judges by fault windows says of their widening, when there is one."""
+    widening = clock_widening(history.anchors)
+    if widening == 0 or not history.of_kind(Kind.FAULT_START):
+        return ""
+    return f" (fault windows widened by ± {widening * 1000:.1f} ms: the shards' clocks agree to within that)"
 
 
 def payload(record: Record) -> dict[str, Any]:

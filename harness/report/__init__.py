@@ -58,10 +58,22 @@ def write_history(report_dir: Path, run: ScenarioRun) -> None:
 
 def load_runs(report_dir: Path) -> list[ScenarioRun]:
     """Saved histories, re-checked offline (the checks never touch the network)."""
-    return [_load_run(path) for path in sorted((report_dir / HISTORIES).glob("*.json"))]
+    return [judged(load_saved_run(path)) for path in sorted((report_dir / HISTORIES).glob("*.json"))]
 
 
-def _load_run(path: Path) -> ScenarioRun:
+def judged(run: ScenarioRun) -> ScenarioRun:
+    """The run with its checks and figures, from its plan and history (none when it ended in an error)."""
+    plan = run.history.plan
+    if run.error is None and plan is None:
+        run.error = "the saved history has no plan: the run ended before it was planned"
+    if run.error is None and plan is not None:
+        run.results = run_checks(plan, run.history)
+        run.figures = latency_figures(plan, run.history)
+    return run
+
+
+def load_saved_run(path: Path) -> ScenarioRun:
+    """A saved history as the run it was, not judged yet."""
     try:
         payload = json.loads(path.read_text())
         history = History.from_json(payload)
@@ -74,13 +86,7 @@ def _load_run(path: Path) -> ScenarioRun:
         raise ConfigurationError(f"{path}: its error or wall_seconds is not what sse-chaos writes")
     plan = history.plan
     name, description = (plan.scenario, plan.description) if plan is not None else _saved_names(payload, path)
-    run = ScenarioRun(name, description, history, error=error, wall_seconds=float(wall_seconds))
-    if run.error is None and plan is None:
-        run.error = "the saved history has no plan: the run ended before it was planned"
-    if run.error is None and plan is not None:
-        run.results = run_checks(plan, history)
-        run.figures = latency_figures(plan, history)
-    return run
+    return ScenarioRun(name, description, history, error=error, wall_seconds=float(wall_seconds))
 
 
 def _saved_names(payload: dict[str, Any], path: Path) -> tuple[str, str]:
@@ -113,6 +119,7 @@ class _RunView:
     screenshots: list[str]
     figures: list[str]  # the latency figures, one line each (an absent one says why)
     timing: list[list[str]]  # a row per histogram: its name, samples, percentiles and max in ms
+    clocks: list[str]  # a shard's clock (a merged run: every shard's), one line each
 
 
 def render_html(runs: list[ScenarioRun]) -> str:
@@ -133,6 +140,7 @@ def render_html(runs: list[ScenarioRun]) -> str:
             list(run.history.screenshots),
             run.figures.lines(),
             [_timing_row(run.histograms[name]) for name in sorted(run.histograms)],
+            [f"shard {anchor.shard}: {anchor.clock.describe()}" for anchor in run.history.anchors],
         )
         for run in runs
     ]
