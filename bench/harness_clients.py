@@ -6,6 +6,12 @@ The harness's own RobustClient, in one process on uvloop, straight to the refere
 (heartbeat every 1 s, content never due): what is measured is the harness, not a network.
 Clients connect 250 every 0.3 s; the window opens 2 s after the last has its response headers.
 Each step runs --runs times, each on a fresh server: every run is shown, then the median.
+Columns: clients with response headers; attempts that got none; the clients' errors (listed by
+kind below the table); heartbeat intervals in the window; timing error p50/p99 ("-": none
+measured); seconds until every client had headers ("-": some never did within 30 s); the
+harness's loop lag p99; how late the server stamped heartbeats (p99) and the longest it waited
+for a CPU, in ms; accept-backlog overflows on this machine during the run (Linux counts them for
+every listener, not only this server's).
 """
 
 from __future__ import annotations
@@ -15,9 +21,19 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import uvloop
-from harness_clients_summary import StepRun, error_lines, format_row, header, median_row, read_run, row
+from harness_clients_summary import (
+    StepRun,
+    error_lines,
+    format_row,
+    header,
+    listen_overflows,
+    median_row,
+    read_run,
+    row,
+)
 from servers import server
 
 from harness.client import Callbacks, ClientSettings, RobustClient, State
@@ -35,6 +51,7 @@ HEADERS_DEADLINE_SECONDS = 30.0
 SETTLE_SECONDS = 2.0  # every client past its first heartbeat before the window opens
 LAG_SAMPLE_SECONDS = 0.1
 LABEL_WIDTH = 16
+NETSTAT = Path("/proc/net/netstat")
 
 
 @dataclass(frozen=True)
@@ -113,8 +130,10 @@ def measure_step(clients: int, seconds: float, drive: Driver) -> StepRun:
     """One run of one step: a fresh reference server, `drive` runs the clients against it."""
     with server("reference", **IDLE) as running:
         quiet_collector()
+        overflows_before = listen_overflows(NETSTAT.read_text())
         driven = uvloop.run(drive(Load(running.url, clients, seconds)))
-    return read_run(driven.history, clients, driven.window_start_ns, driven.ramp_seconds)
+        overflows = listen_overflows(NETSTAT.read_text()) - overflows_before
+    return read_run(driven.history, clients, driven.window_start_ns, driven.ramp_seconds, overflows)
 
 
 def report_step(clients: int, runs: list[StepRun]) -> None:

@@ -37,6 +37,9 @@ class StepRun:
     harness_lag_p99_ms: float | None  # the harness's event-loop lag in the window
     server_late_p99_ms: float | None  # how late the server stamped heartbeats against its own schedule
     server_cpu_wait_max_ms: float  # the longest the server's loop waited for a CPU in the window
+    # connections a listening socket had no room for (its accept backlog full) during the run: the
+    # kernel counts them for the whole machine, so another program's listener counts too
+    listen_overflows: int
 
     @property
     def held(self) -> bool:
@@ -44,7 +47,9 @@ class StepRun:
         return every_client_streamed and self.error_p99_ms is not None and self.error_p99_ms <= GOAL_P99_MS
 
 
-def read_run(history: History, clients: int, window_start_ns: int, ramp_seconds: float | None) -> StepRun:
+def read_run(
+    history: History, clients: int, window_start_ns: int, ramp_seconds: float | None, listen_overflows: int = 0
+) -> StepRun:
     errors = timing_errors_ms(history, window_start_ns)
     responded = history.of_kind(Kind.RESPONSE)
     in_window = [record for record in history.records if record.t_ns >= window_start_ns]
@@ -60,7 +65,18 @@ def read_run(history: History, clients: int, window_start_ns: int, ramp_seconds:
         harness_lag_p99_ms=_percentile(_lags_ms(in_window, Kind.LOOP_LAG), 99),
         server_late_p99_ms=_percentile(server_lateness_ms(history, window_start_ns), 99),
         server_cpu_wait_max_ms=max(_lags_ms(in_window, Kind.CPU_WAIT, role="target"), default=0.0),
+        listen_overflows=listen_overflows,
     )
+
+
+def listen_overflows(netstat: str) -> int:
+    """TcpExt's ListenOverflows in the text of /proc/net/netstat (a line of names, then one of values)."""
+    lines = netstat.splitlines()
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            counters = dict(zip(names.split()[1:], values.split()[1:], strict=True))
+            return int(counters["ListenOverflows"])
+    raise ValueError("no TcpExt ListenOverflows in /proc/net/netstat")
 
 
 def timing_errors_ms(history: History, window_start_ns: int) -> list[float]:
@@ -119,6 +135,7 @@ COLUMNS = (
     ("lag p99 ms", "{:.1f}"),
     ("srv late p99", "{:.1f}"),
     ("srv wait ms", "{:.1f}"),
+    ("listen ovf", "{:.0f}"),
 )
 
 
@@ -134,6 +151,7 @@ def row(run: StepRun) -> list[float | None]:
         run.harness_lag_p99_ms,
         run.server_late_p99_ms,
         run.server_cpu_wait_max_ms,
+        run.listen_overflows,
     ]
 
 

@@ -127,7 +127,7 @@ def test_a_run_with_nothing_measured_does_not_hold_and_shows_dashes_not_inf() ->
     assert not run.held
     shown = summary.format_row("1 run 1", 10, summary.row(run))
     assert "inf" not in shown
-    assert shown.split()[-6:] == ["-", "-", "-", "-", "-", "0.0"]
+    assert shown.split()[-7:] == ["-", "-", "-", "-", "-", "0.0", "0"]
 
 
 def test_errors_are_grouped_by_kind_bounded_and_escaped() -> None:
@@ -158,3 +158,15 @@ def test_the_median_row_is_each_columns_median_and_dashes_where_a_run_measured_n
     assert medians[columns.index("connected")] == 3
     assert medians[columns.index("err p99 ms")] == pytest.approx(runs[2].error_p99_ms)
     assert medians[columns.index("ramp s")] is None
+
+
+def test_listen_overflows_are_read_from_tcpext_in_netstat() -> None:
+    netstat = "TcpExt: SyncookiesSent ListenOverflows ListenDrops\nTcpExt: 3 2050 2051\nIpExt: InNoRoutes\nIpExt: 0\n"
+    assert summary.listen_overflows(netstat) == 2050
+    with pytest.raises(ValueError, match="ListenOverflows"):
+        summary.listen_overflows("IpExt: InNoRoutes\nIpExt: 0\n")
+
+
+def test_a_runs_listen_overflows_are_shown_in_the_last_column() -> None:
+    run = summary.read_run(streaming(), 2, 0, 1.0, listen_overflows=76)
+    assert summary.format_row("2 run 1", 10, summary.row(run)).split()[-1] == "76"
