@@ -6,6 +6,13 @@ the harness's cost per received event (py-spy, bench/harness_clients.py). The ro
 puts its own silence deadline around every read, so the harness gives httpcore this small
 asyncio network backend (httpcore's documented extension point) and no read timeout.
 
+Nor does it use httpcore's connection pool: on every request and every response closed, the pool
+walks all its connections and all its requests, so N clients connecting cost O(N^2). Ramping
+4,000 clients, that walk was 57 of the harness's 73 CPU seconds (cProfile,
+bench/harness_clients.py) and clients timed out waiting for their turn. The harness never reuses
+a connection anyway (no keep-alive: a socket a fault cut could look alive), so each request gets
+a connection of its own, closed with its response.
+
 Clients reach a target through a TCP proxy (Toxiproxy) the way curl's `--connect-to` does:
 `route_through` sends a request to the proxy's address while the request still names the
 target, in its Host header and, for https, in the TLS server name and the certificate check.
@@ -17,7 +24,7 @@ import asyncio
 import select
 import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import httpcore
@@ -78,6 +85,62 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         return self._writer.get_extra_info(name) if name else None
 
 
+class ConnectionPerRequest:
+    """Stands in for httpcore's pool under httpx: a new connection per request, closed when its
+    response is; the open ones are kept in a set, so that closing the client closes them."""
+
+    def __init__(self, ssl_context: ssl.SSLContext) -> None:
+        self._ssl_context = ssl_context
+        self._backend = AsyncioBackend()
+        self._open: set[httpcore.AsyncHTTPConnection] = set()
+
+    async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
+        connection = httpcore.AsyncHTTPConnection(
+            request.url.origin, ssl_context=self._ssl_context, network_backend=self._backend
+        )
+        self._open.add(connection)
+        try:
+            response = await connection.handle_async_request(request)
+        except BaseException:
+            await self._close(connection)
+            raise
+        body = _ClosingBody(response, lambda: self._close(connection))
+        return httpcore.Response(
+            response.status, headers=response.headers, content=body, extensions=response.extensions
+        )
+
+    async def _close(self, connection: httpcore.AsyncHTTPConnection) -> None:
+        self._open.discard(connection)
+        await connection.aclose()
+
+    async def aclose(self) -> None:
+        for connection in list(self._open):
+            await self._close(connection)
+
+    async def __aenter__(self) -> ConnectionPerRequest:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
+
+
+class _ClosingBody:
+    """A response's body that closes its connection when it is closed (httpx always closes it)."""
+
+    def __init__(self, response: httpcore.Response, close_connection: Callable[[], Awaitable[None]]) -> None:
+        self._response = response
+        self._close_connection = close_connection
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._response.aiter_stream()
+
+    async def aclose(self) -> None:
+        try:
+            await self._response.aclose()
+        finally:
+            await self._close_connection()
+
+
 class AsyncioBackend(httpcore.AsyncNetworkBackend):
     async def connect_tcp(
         self,
@@ -125,17 +188,16 @@ def _reason(error: Exception) -> str:
 
 
 def new_http_client() -> httpx.AsyncClient:
-    """One pool for many streaming clients: no keep-alive reuse of a possibly broken socket, no
-    read timeout (every reader keeps its own deadline), reads on plain asyncio. Certificates are
-    checked against certifi's CAs, or SSL_CERT_FILE / SSL_CERT_DIR when set (a private CA); other
+    """One client for many streaming clients: a connection per request (no keep-alive reuse of a
+    possibly broken socket, no pool bookkeeping that grows with the clients), no read timeout
+    (every reader keeps its own deadline), reads on plain asyncio. Certificates are checked
+    against certifi's CAs, or SSL_CERT_FILE / SSL_CERT_DIR when set (a private CA); other
     environment settings (an HTTP proxy) are ignored: the harness's own proxy is the point."""
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
     verify = httpx.create_ssl_context(trust_env=True)
-    transport = httpx.AsyncHTTPTransport(verify=verify, limits=limits, trust_env=False)
-    pool = transport._pool
-    if not hasattr(pool, "_network_backend"):
-        raise RuntimeError("this httpcore has no _network_backend to replace; pin httpcore 1.x")
-    pool._network_backend = AsyncioBackend()
+    transport = httpx.AsyncHTTPTransport(verify=verify, trust_env=False)
+    if not hasattr(transport, "_pool"):
+        raise RuntimeError("this httpx has no _pool to replace; pin httpx 0.28")
+    transport._pool = ConnectionPerRequest(verify)  # type: ignore[assignment]
     return httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(30.0, read=None), trust_env=False)
 
 
@@ -159,4 +221,12 @@ def route_through(request: httpx.Request, proxy: tuple[str, int]) -> None:
     request.url = url_at(request.url, proxy)
 
 
-__all__ = ["AsyncioBackend", "AsyncioStream", "new_http_client", "route_through", "upstream_address", "url_at"]
+__all__ = [
+    "AsyncioBackend",
+    "AsyncioStream",
+    "ConnectionPerRequest",
+    "new_http_client",
+    "route_through",
+    "upstream_address",
+    "url_at",
+]
