@@ -13,7 +13,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from harness.history import HARNESS, History, Kind, Record
+from harness.history import HARNESS, History, Kind, Record, harness_loop
 from harness.untrusted import printable
 
 GOAL_P99_MS = 10.0
@@ -34,7 +34,7 @@ class StepRun:
     error_p50_ms: float | None
     error_p99_ms: float | None
     ramp_seconds: float | None  # from the first connection to the last client's headers; None: some never got them
-    harness_lag_p99_ms: float | None  # the harness's event-loop lag in the window
+    harness_lag_p99_ms: float | None  # the lag of the event loops that ran the clients, in the window
     server_late_p99_ms: float | None  # how late the server stamped heartbeats against its own schedule
     server_cpu_wait_max_ms: float  # the longest the server's loop waited for a CPU in the window
     # connections a listening socket had no room for (its accept backlog full) during the run: the
@@ -62,7 +62,7 @@ def read_run(
         error_p50_ms=_percentile(errors, 50),
         error_p99_ms=_percentile(errors, 99),
         ramp_seconds=ramp_seconds,
-        harness_lag_p99_ms=_percentile(_lags_ms(in_window, Kind.LOOP_LAG), 99),
+        harness_lag_p99_ms=_percentile(_client_loop_lags_ms(history, in_window), 99),
         server_late_p99_ms=_percentile(server_lateness_ms(history, window_start_ns), 99),
         server_cpu_wait_max_ms=max(_lags_ms(in_window, Kind.CPU_WAIT, role="target"), default=0.0),
         listen_overflows=listen_overflows,
@@ -113,6 +113,13 @@ def _heartbeats(history: History, window_start_ns: int) -> dict[tuple[str, int],
             stamped = datetime.fromisoformat(json.loads(record.data)["timestamp"]).timestamp()
             beats.setdefault((record.client, record.connection), []).append((record.t_ns, stamped))
     return beats
+
+
+def _client_loop_lags_ms(history: History, records: list[Record]) -> list[float]:
+    """The lag of the loops that stamped the clients' records: this process's, or the workers'."""
+    loops = set(history.loops.values()) or {HARNESS}
+    lags = (r for r in records if r.client == HARNESS and r.kind == Kind.LOOP_LAG)
+    return [r.lag_us / 1000 for r in lags if harness_loop(r.event) in loops]
 
 
 def _lags_ms(records: list[Record], kind: Kind, role: str = "") -> list[float]:

@@ -12,7 +12,7 @@ from types import ModuleType
 
 import pytest
 
-from harness.history import HARNESS, History, Kind
+from harness.history import HARNESS, History, Kind, harness_loop
 
 SECOND_NS = 1_000_000_000
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -101,6 +101,16 @@ def test_a_run_where_every_client_streams_on_time_holds() -> None:
     assert run.harness_lag_p99_ms == pytest.approx(1.5)
     assert run.server_cpu_wait_max_ms == pytest.approx(7.0)  # the server's wait, not another role's
     assert run.held
+
+
+@pytest.mark.parametrize(("workers", "lag_p99_ms"), [(0, 1.5), (2, 40.0)])
+def test_the_lag_read_is_that_of_the_loops_that_ran_the_clients(workers: int, lag_p99_ms: float) -> None:
+    """In one process, its own loop's; over worker processes, theirs (the coordinator's only collects)."""
+    history = streaming(clients=2)
+    history.loops = {f"c{n}": harness_loop(f"worker{n}") for n in range(workers)}
+    history.add_at(2 * SECOND_NS, HARNESS, Kind.LOOP_LAG, lag_us=1500)
+    history.add_at(2 * SECOND_NS, HARNESS, Kind.LOOP_LAG, event="worker1", lag_us=40_000)
+    assert summary.read_run(history, 2, 0, 0.9).harness_lag_p99_ms == pytest.approx(lag_p99_ms)
 
 
 @pytest.mark.parametrize(
