@@ -112,6 +112,12 @@ def http_client_name(index: int) -> str:
     return f"c{index:04d}"
 
 
+def client_name(plan: Plan, index: int) -> str:
+    """A plan's client `index`, as named in whichever process runs it: "c0000" for an HTTP client,
+    "b0000" for a browser client."""
+    return http_client_name(index) if plan.clients.kind == "http" else f"b{index:04d}"
+
+
 @dataclass
 class ClientResult:
     name: str

@@ -33,6 +33,7 @@ from harness.faults import FaultNote
 from harness.migrate import from_format_1, from_format_2
 from harness.plan import Plan
 from harness.shards.clock import Anchor
+from harness.untrusted import printable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -77,6 +78,10 @@ class Kind(StrEnum):
 NEMESIS = "nemesis"
 HARNESS = "harness"
 _UNBOUNDED = (NEMESIS, HARNESS)
+# Who stamps what: the nemesis its faults and commands (and the errors of its own), the harness
+# its loops' lag and the CPU waits, a client everything else (a browser client its page's lag too).
+_NEMESIS_KINDS = frozenset({Kind.FAULT_START, Kind.FAULT_END, Kind.COMMAND})
+_STAMPED_BY = {NEMESIS: _NEMESIS_KINDS | {Kind.ERROR}, HARNESS: frozenset({Kind.LOOP_LAG, Kind.CPU_WAIT})}
 
 
 @dataclass(slots=True)
@@ -296,11 +301,29 @@ def records_from_rows(columns: list[str], rows: list[list[Any]]) -> list[Record]
         for name, kind in _TYPES.items():
             if type(getattr(record, name)) is not kind:
                 raise ValueError(f"record {number}: {name} is not {kind.__name__}")
+        if (why := _misattributed(record)) is not None:
+            raise ValueError(f"record {number}: {why}")
         if record.kind in (Kind.FAULT_START, Kind.FAULT_END):
             FaultNote.model_validate_json(record.detail)
         elif record.kind == Kind.RESPONSE and not isinstance(json.loads(record.detail or "{}"), dict):
             raise ValueError(f"record {number}: response headers are not an object")
     return records
+
+
+def _misattributed(record: Record) -> str | None:
+    """Why `record` cannot have been stamped by the one it names, if it cannot: a fault a client
+    applied, a CPU wait a client sampled, a client's event the harness received..."""
+    try:
+        kind = Kind(record.kind)
+    except ValueError:
+        return f"{printable(record.kind, 40)} is not a kind of record"
+    if kind in _NEMESIS_KINDS and record.client != NEMESIS:
+        return f"{kind} of {printable(record.client, 40)}: only the nemesis applies faults"
+    if kind == Kind.CPU_WAIT and record.client != HARNESS:
+        return f"cpu_wait of {printable(record.client, 40)}: only the harness samples them"
+    if record.client in _STAMPED_BY and kind not in _STAMPED_BY[record.client]:
+        return f"{kind} of the {record.client}: a client's record"
+    return None
 
 
 def _loops(value: Any) -> dict[str, str]:

@@ -35,7 +35,7 @@ def from_format_1(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def from_format_2(payload: dict[str, Any]) -> dict[str, Any]:
-    return payload | {"format": 3, "loops": {}, "anchors": []}
+    return {"loops": {}, "anchors": []} | payload | {"format": 3}
 
 
 def _record(row: dict[str, Any]) -> dict[str, Any]:

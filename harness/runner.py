@@ -19,7 +19,7 @@ import httpx
 from harness.baseline import Baselines
 from harness.browser import BrowserClient, Chromium, page_cannot_speak, warm_up
 from harness.checks import CHECKS, CheckResult, Status, none_applicable, run_checks
-from harness.client import RobustClient, http_client_name, planned_settings
+from harness.client import RobustClient, client_name, planned_settings
 from harness.deploy.base import Deployment
 from harness.errors import ConfigurationError, EnvironmentProblem, HarnessError
 from harness.figures import latency_figures
@@ -247,11 +247,11 @@ class Runner:
     def _client(self, plan: Plan, history: History, proxy: Proxy, index: int) -> Client:
         settings = planned_settings(plan, self.target.headers, proxy.address)
         if plan.clients.kind == "http":
-            return RobustClient(http_client_name(index), settings, history, self.http, plan.profile)
+            return RobustClient(client_name(plan, index), settings, history, self.http, plan.profile)
         if self.chromium is None:
             raise ConfigurationError(f"scenario {plan.scenario} has browser clients, and this run has no browser")
         settings = dataclasses.replace(settings, url=self._page_stream_url(plan, proxy), connect_to=None)
-        name = f"b{index:04d}"
+        name = client_name(plan, index)
         screenshot = None
         if self.report_dir is not None:
             relative = f"{SCREENSHOTS}/{plan.scenario}/{name}.png"

@@ -403,6 +403,8 @@ def test_a_worker_s_loop_lag_forgives_only_the_late_heartbeats_of_its_own_client
     result = judge("heartbeat_timing", builder.ordered())
     assert result.status == expected, result.detail
     assert result.evidence["harness_loop_lag_max_ms"] == 125.05  # every loop of the harness, workers' too
+    whose = f"the event loop of the harness's {lagged}" if lagged else "the harness's own event loop"
+    assert result.detail.endswith(NOTE.format(whose))  # the loop that lagged, not c0's own: by name
 
 
 @pytest.mark.parametrize(("sampled_by", "expected"), [("c0", Status.PASS), ("c1", Status.FAIL)])
@@ -536,6 +538,7 @@ def test_no_loop_lag_sampled_means_no_lag_note_however_tight_the_tolerance() -> 
         ({HARNESS: 100_000, "c0": 100_000}, "the harness's own event loop"),
         ({HARNESS: 1_000, "c0": 100_000}, "a browser page's event loop"),
         ({HARNESS: 1_000, "c0": 100_000, "c1": 1_000}, "a browser page's event loop"),  # the most of any page
+        ({HARNESS: 1_000, "harness:shard1:worker0": 100_000}, "the event loop of the harness's shard1:worker0"),
     ],
 )
 def test_the_lag_note_names_the_loop_that_lagged_most_the_harness_s_on_a_tie(
@@ -543,7 +546,10 @@ def test_the_lag_note_names_the_loop_that_lagged_most_the_harness_s_on_a_tie(
 ) -> None:
     builder = beating(0.25, 0.5, 0.75)
     for sampler, lag_us in lags_us.items():
-        builder.loop_lag(0.5, lag_us, sampler)
+        if sampler.startswith(f"{HARNESS}:"):  # another loop of the harness: its lag samples name it
+            builder.loop_lag(0.5, lag_us, loop=sampler.removeprefix(f"{HARNESS}:"))
+        else:
+            builder.loop_lag(0.5, lag_us, sampler)
     assert found("heartbeat_timing", builder.ordered())[1] == passed(4) + NOTE.format(whose)
 
 

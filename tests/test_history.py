@@ -95,6 +95,39 @@ def test_what_is_not_a_history_of_this_format_is_one_clear_error(change: dict[st
     assert "\n" not in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("client", "kind", "message"),
+    [
+        ("c0000", Kind.CPU_WAIT, "record 9: cpu_wait of c0000: only the harness samples them"),
+        ("c0000", Kind.FAULT_START, "record 9: fault_start of c0000: only the nemesis applies faults"),
+        (HARNESS, Kind.FAULT_END, "record 9: fault_end of harness: only the nemesis applies faults"),
+        (HARNESS, Kind.EVENT, "record 9: event of the harness: a client's record"),
+        (NEMESIS, Kind.LOOP_LAG, "record 9: loop_lag of the nemesis: a client's record"),
+        ("c0000", "made_up", "record 9: made_up is not a kind of record"),
+    ],
+)
+def test_a_record_its_stamper_cannot_have_made_is_refused(client: str, kind: str, message: str) -> None:
+    """A hand-edited history cannot make a client's record excuse another (a CPU wait or a fault
+    window of its own making) or pass a client's record off as the harness's."""
+    payload = saved(HistoryBuilder().good_stream().history)
+    assert len(payload["records"]) > 9
+    payload["records"][9][payload["columns"].index("client")] = client
+    payload["records"][9][payload["columns"].index("kind")] = str(kind)
+    with pytest.raises(ConfigurationError, match=f"not a history sse-chaos wrote: {message}$"):
+        History.from_json(payload)
+
+
+def test_each_stamper_s_own_records_are_read() -> None:
+    builder = HistoryBuilder().good_stream()
+    builder.loop_lag(0.1, 5)
+    builder.loop_lag(0.1, 5, sampler="c0000")  # a browser client's page
+    builder.cpu_wait(0.2, 1_000)
+    builder.fault(0.3, 0.4, "down")
+    builder.add(0.5, Kind.ERROR, client=NEMESIS, event_id="f0", detail="unhealed")
+    history = builder.ordered()
+    assert History.from_json(saved(history)).records == history.records
+
+
 def test_a_client_past_its_record_cap_gets_one_marker_and_keeps_only_its_outcome() -> None:
     history = History(max_records=3)
     for n in range(5):

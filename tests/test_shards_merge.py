@@ -187,6 +187,21 @@ def refusal(tmp_path: Path, directories: list[Path]) -> str:
     return str(refused.value)
 
 
+def claims_shard_0_s_client(builder: HistoryBuilder) -> None:
+    """Shard 1's steady client, and a lag sample under shard 0's client's name: merged, it would
+    make shard 1's loop the one that stamped c0000, its lag forgiving c0000's late heartbeats."""
+    steady(builder)
+    builder.loop_lag(0.85, 150_000)
+    builder.loop_lag(0.9, 1, sampler="c0000")
+
+
+def test_a_shard_whose_history_names_another_shard_s_client_is_refused(tmp_path: Path) -> None:
+    shards = [shard_dir(tmp_path, 0, stream=late_heartbeat), shard_dir(tmp_path, 1, stream=claims_shard_0_s_client)]
+    assert refusal(tmp_path, shards) == (
+        "shard 1/2's history of built holds records of c0000, not one of its clients (1 such)"
+    )
+
+
 def test_a_missing_shard_is_named(tmp_path: Path) -> None:
     given = [shard_dir(tmp_path, 0, of=3), shard_dir(tmp_path, 2, of=3)]
     assert refusal(tmp_path, given) == "shard 1/3 is missing (1 of 3 missing: give every shard's report directory)"

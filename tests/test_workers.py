@@ -210,6 +210,12 @@ def _stand_in(monkeypatch: pytest.MonkeyPatch, script: str) -> None:
 _READY = "import sys, time\n" + "print('{\"ready\": true}', flush=True); sys.stdin.readline(); " * 2 + "\n"
 
 
+def _sends(client: str, kind: str, event: str = "") -> str:
+    """A stand-in's line: one record of `client` and `kind` (a lag or a wait of 150 ms), then it waits."""
+    row = [1, client, kind, -1, -1, 0, 0, event, "", False, "", "", "", 150_000]
+    return f"print({json.dumps(json.dumps({'rows': [row]}))}, flush=True); time.sleep(30)"
+
+
 async def _play_one(history: History) -> None:
     plan = built_plan()
     async with workers_started(1) as workers:
@@ -229,6 +235,12 @@ async def _play_one(history: History) -> None:
             " flush=True); time.sleep(30)",
             "sent a record of c0099, not one of its clients",
         ),
+        (_sends("c0000", "cpu_wait", "toxiproxy"), "record 0: cpu_wait of c0000: only the harness samples them"),
+        (_sends("c0000", "fault_start"), "record 0: fault_start of c0000: only the nemesis applies faults"),
+        (_sends("harness", "cpu_wait", "toxiproxy"), "sent a record of harness, not one of its clients"),
+        (_sends("harness", "loop_lag", "worker1"), "sent a record of harness, not one of its clients"),
+        (_sends("c0000", "loop_lag"), "sent a loop_lag of c0000: its HTTP clients have no page"),
+        (_sends("c0000", "display"), "sent a display of c0000: its HTTP clients have no page"),
         ("sys.exit(3)", "exited 3 mid-scenario"),
         (
             "sys.stderr.write('Traceback\\nBoom: it broke\\n'); sys.exit(1)",

@@ -37,7 +37,7 @@ from harness.checks.views import (
     widening_note,
 )
 from harness.histograms import PRECISION, Histogram
-from harness.history import READ_WINDOW_NS, History, Record
+from harness.history import HARNESS, READ_WINDOW_NS, History, Record
 from harness.plan import Plan
 from harness.profile import TargetProfile
 from harness.target import on_this_machine
@@ -234,9 +234,19 @@ def _evidence(rules: _Rules, tally: _Tally) -> dict[str, float]:
 
 
 def _lag_note(largest: dict[str, float], tolerance: float) -> str:
-    """What the verdict says when a loop that stamps records lagged by a good part of the tolerance."""
-    harness, page = largest.get("harness_loop_lag", 0.0), largest.get("page_loop_lag", 0.0)
-    if max(harness, page) <= tolerance / 2:
+    """What the verdict says when a loop that stamps records lagged by a good part of the tolerance:
+    the one that lagged most (the harness's on a tie), by name."""
+    lagged = {sampler: lag for sampler, lag in largest.items() if lag > tolerance / 2}
+    if not lagged:
         return ""
-    whose = "the harness's own event loop" if harness >= page else "a browser page's event loop"
+    most = max(lagged, key=lambda sampler: (lagged[sampler], sampler.startswith(HARNESS)))
+    whose = _loop_named(most)
     return f" ({whose} lagged: timing may be the harness's fault)"
+
+
+def _loop_named(sampler: str) -> str:
+    if sampler == HARNESS:
+        return "the harness's own event loop"
+    if sampler.startswith(f"{HARNESS}:"):  # a worker process's, a merged shard's
+        return f"the event loop of the harness's {sampler.removeprefix(HARNESS).removeprefix(':')}"
+    return "a browser page's event loop"

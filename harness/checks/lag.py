@@ -98,13 +98,11 @@ def lag_summary(samples: dict[str, LagSamples], histograms: dict[str, Histogram]
 
 
 def loop_maxima(samples: dict[str, LagSamples]) -> dict[str, float]:
-    """The largest lag of each loop, by its histogram's name, in seconds: the sample itself, not its
+    """The largest lag of each loop, by its sampler's name, in seconds: the sample itself, not its
     bucket, for what is judged against the tolerance."""
-    largest: dict[str, float] = {}
-    for sampler, taken in samples.items():
-        if not sampler.startswith(CPU_WAIT):
-            largest[_loop(sampler)] = max(largest.get(_loop(sampler), 0.0), *(lag for _, lag in taken))
-    return largest
+    return {
+        sampler: max(lag for _, lag in taken) for sampler, taken in samples.items() if not sampler.startswith(CPU_WAIT)
+    }
 
 
 def _loop(sampler: str) -> str:

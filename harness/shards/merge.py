@@ -18,8 +18,9 @@ from operator import attrgetter
 from pathlib import Path
 
 from harness.checks import none_applicable
+from harness.client import client_name
 from harness.errors import ConfigurationError
-from harness.history import HARNESS, History, Kind, Record, harness_loop
+from harness.history import HARNESS, NEMESIS, History, Kind, Record, harness_loop
 from harness.report import HISTORIES, judged, load_saved_run
 from harness.results import ScenarioRun
 from harness.shards.clock import too_uncertain
@@ -60,6 +61,7 @@ def read_shards(directories: list[Path]) -> list[ShardDir]:
     for shard in shards:
         if (why := too_uncertain(shard.manifest.clock, f"shard {shard.name}")) is not None:
             raise ConfigurationError(why)
+        _own_clients_only(shard)
     return shards
 
 
@@ -98,6 +100,22 @@ def _same_plans(first: ShardDir, shard: ShardDir) -> None:
             raise ConfigurationError(
                 f"scenario {name}: shard {shard.name} ran another plan than shard {first.name}"
                 f" (they differ in {fields})"
+            )
+
+
+def _own_clients_only(shard: ShardDir) -> None:
+    """A shard's histories hold records of its own clients only (and of its harness and nemesis):
+    a record naming another shard's client would make that client judged by this shard's loop."""
+    share = shard.manifest.share
+    for name, run in shard.runs.items():
+        if (plan := run.history.plan) is None:
+            continue
+        own = {client_name(plan, index) for index in share.indices(plan.clients.count)} | {HARNESS, NEMESIS}
+        strangers = [client for client in dict.fromkeys(r.client for r in run.history.records) if client not in own]
+        if strangers:
+            raise ConfigurationError(
+                f"shard {shard.name}'s history of {printable(name, 80)} holds records of"
+                f" {printable(strangers[0], 40)}, not one of its clients ({len(strangers)} such)"
             )
 
 

@@ -33,6 +33,9 @@ SILENT_SECONDS = 10.0  # a worker reports every 50 ms: this long without a line,
 EXIT_SECONDS = 5.0  # from its last report to its exit
 WORKER_COMMAND = (sys.executable, "-m", "harness.workers")
 _STDERR_TAIL_BYTES = 4096
+# a browser page's records: a worker runs HTTP clients only (the history refuses, on its own, a
+# fault or a CPU wait a client stamped)
+_NOT_AN_HTTP_CLIENT_S = (Kind.LOOP_LAG, Kind.DISPLAY)
 _STOP_SECONDS = 2.0
 
 
@@ -184,6 +187,8 @@ async def _collect(worker: _Worker, plan: Plan, part: Share, history: History, o
                 samples_left -= 1
             elif record.client not in names:
                 raise WorkerFailed(f"{worker} sent a record of {printable(record.client, 40)}, not one of its clients")
+            elif record.kind in _NOT_AN_HTTP_CLIENT_S:
+                raise WorkerFailed(f"{worker} sent a {record.kind} of {record.client}: its HTTP clients have no page")
             history.admit(record)
         if samples_left < 0:
             raise WorkerFailed(f"{worker} sent more lag samples than its scenario's hard deadline allows")

@@ -46,6 +46,9 @@ def shard_dir(
     builder = HistoryBuilder(chunks=1, client=f"c{index:04d}")
     stream(builder)
     history = builder.ordered()
+    assert history.plan is not None
+    clients = history.plan.clients.model_copy(update={"count": of})  # one client for each shard
+    history.plan = history.plan.model_copy(update={"clients": clients})
     if worker:
         history.loops = {builder.client: harness_loop(worker)}
     origin = (index + 3) * 7 * SECOND
