@@ -14,7 +14,8 @@ from harness.checks import Status
 from harness.checks.views import fault_windows
 from harness.cli import app
 from harness.errors import ConfigurationError
-from harness.history import History
+from harness.faults import FaultNote
+from harness.history import History, Kind
 from harness.shards.clock import MAX_UNCERTAINTY_S
 from harness.shards.manifest import MANIFEST, ShardManifest, read_manifest, write_manifest
 from harness.shards.merge import merge_shards, read_shards
@@ -86,7 +87,24 @@ def test_fault_windows_widen_by_the_shards_clock_uncertainty_and_the_checks_say_
     assert result.evidence["intervals_excluded_for_faults"] == 2 * excluded
     widening = f"{2 * uncertainty * 1000:.1f}"
     assert result.detail.endswith(
-        f" (fault windows widened by ± {widening} ms: the shards' clocks agree to within that)"
+        f" (fault windows widened by ± {widening} ms: the shards' clocks agree to within that;"
+        " the shards put each fault in and out up to 0.0 ms apart, their windows joined)"
+    )
+
+
+def test_how_far_apart_the_shards_put_a_fault_in_and_out_is_said(tmp_path: Path) -> None:
+    """Shard 1 put the fault in 300 ms after shard 0 (a slow start, a slow proxy): the joined
+    window covers both, and the detail says by how much they differed."""
+    history = merged(
+        tmp_path,
+        shard_dir(tmp_path, 0, stream=partial(faulted, 1.2, 1.5)),
+        shard_dir(tmp_path, 1, stream=partial(faulted, 1.5, 1.55)),
+    )
+    starts = [FaultNote.model_validate_json(r.detail).shards_apart_s for r in history.of_kind(Kind.FAULT_START)]
+    ends = [FaultNote.model_validate_json(r.detail).shards_apart_s for r in history.of_kind(Kind.FAULT_END)]
+    assert (starts, ends) == ([pytest.approx(0.3)], [pytest.approx(0.05)])
+    assert judge("heartbeat_timing", history).detail.endswith(
+        "the shards put each fault in and out up to 300.0 ms apart, their windows joined)"
     )
 
 

@@ -115,11 +115,17 @@ def fault_windows(history: History) -> list[FaultWindow]:
 
 
 def widening_note(history: History) -> str:
-    """What a check that judges by fault windows says of their widening, when there is one."""
+    """What a check that judges by fault windows says of a merged history's: how far apart the
+    shards put each fault in and out (their windows joined), and the widening for their clocks."""
     widening = clock_widening(history.anchors)
-    if widening == 0 or not history.of_kind(Kind.FAULT_START):
+    edges = history.of_kind(Kind.FAULT_START, Kind.FAULT_END)
+    if widening == 0 or not edges:
         return ""
-    return f" (fault windows widened by ± {widening * 1000:.1f} ms: the shards' clocks agree to within that)"
+    apart = max(FaultNote.model_validate_json(edge.detail).shards_apart_s for edge in edges)
+    return (
+        f" (fault windows widened by ± {widening * 1000:.1f} ms: the shards' clocks agree to within that;"
+        f" the shards put each fault in and out up to {apart * 1000:.1f} ms apart, their windows joined)"
+    )
 
 
 def payload(record: Record) -> dict[str, Any]:

@@ -43,6 +43,9 @@ class FaultNote(BaseModel):
     description: str
     proxy: str
     slack: Slack
+    # a merged history's window: how far apart in time the shards applied it (its start) or
+    # removed it (its end); the window joins theirs
+    shards_apart_s: Annotated[float, Field(ge=0)] = 0.0
 
     @classmethod
     def of(cls, fault: Fault, proxy: str) -> FaultNote:

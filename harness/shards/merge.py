@@ -20,6 +20,7 @@ from pathlib import Path
 from harness.checks import none_applicable
 from harness.client import client_name
 from harness.errors import ConfigurationError
+from harness.faults import FaultNote
 from harness.history import HARNESS, NEMESIS, History, Kind, Record, harness_loop
 from harness.report import HISTORIES, judged, load_saved_run
 from harness.results import ScenarioRun
@@ -219,11 +220,18 @@ def _fault_hulls(shards: list[list[Record]]) -> list[Record]:
             counter[record.event_id] += 1
     hulls = []
     for key, opened in starts.items():
-        hulls.append(min(opened, key=attrgetter("t_ns")))
+        hulls.append(_joined(min(opened, key=attrgetter("t_ns")), opened))
         closed = ends.get(key, [])
         if len(closed) == len(opened):
-            hulls.append(max(closed, key=attrgetter("t_ns")))
+            hulls.append(_joined(max(closed, key=attrgetter("t_ns")), closed))
     return hulls
+
+
+def _joined(edge: Record, edges: list[Record]) -> Record:
+    """The outermost of the shards' `edges` of a window, its note saying how far apart they were."""
+    apart = (max(other.t_ns for other in edges) - min(other.t_ns for other in edges)) / 1e9
+    note = FaultNote.model_validate_json(edge.detail).model_copy(update={"shards_apart_s": apart})
+    return dataclasses.replace(edge, detail=note.model_dump_json())
 
 
 def _copy_screenshots(history: History, shards: list[ShardDir], out: Path) -> None:
