@@ -173,7 +173,7 @@ def run(
             from harness.shards.slots import SlotKeeper, parse_start_at
 
             keeper = SlotKeeper(Share.parse(shard), parse_start_at(start_at))
-            settings = dataclasses.replace(settings, share=keeper.share, start_gate=keeper.wait)
+            settings = dataclasses.replace(settings, share=keeper.share, start_gate=keeper)
             opened, parallel = shard_session(settings, keeper, scenarios, clock_url, report_dir), 1
         runs = uvloop.run(_run_all(opened, scenarios, parallel, report_dir))
         _publish(report_dir, runs, verbose)

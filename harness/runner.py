@@ -8,11 +8,11 @@ import contextlib
 import dataclasses
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -41,12 +41,25 @@ from reference_server.open_files import raise_open_file_limit
 _BROWSER_START_SECONDS = 5.0
 # How long Chromium may take to start, warm up and load a scenario's pages (cold: a few seconds).
 _BROWSER_READY_SECONDS = 60.0
+# How long before a gated scenario's start its worker processes are started and given their parts:
+# they take a quarter of a second on an idle machine, seconds on a busy one; a prepared worker
+# waits at most SPEC_SECONDS (60 s) for its start, so the lead stays well under that.
+WORKERS_LEAD_SECONDS = 10.0
 SCREENSHOTS = "screenshots"  # in the report directory: one folder per scenario, one file per browser client
 
 Progress = Callable[[str], None]
 Client = RobustClient | BrowserClient
-# Held until the scenario's timeline may start (a shard's slot); it may anchor the history there.
-StartGate = Callable[[Plan, History], Awaitable[None]]
+
+
+class StartGate(Protocol):
+    """Holds each scenario until its timeline may start (a shard's slot), in two steps, so that
+    what must be ready at the start (worker processes) is set up just before it."""
+
+    async def approach(self, plan: Plan, lead_seconds: float) -> None:
+        """Until `lead_seconds` before the scenario's start; at once when it is nearer."""
+
+    async def open(self, plan: Plan, history: History) -> None:
+        """Until the scenario's start, the history anchored there; an error when it has passed."""
 
 
 class Runner:
@@ -67,7 +80,8 @@ class Runner:
         faults act on `deployment` (without one they are an error); only the `share` of each
         scenario's clients runs here (the others run in other processes), split over `workers`
         worker processes when there are more than one (HTTP clients on one timeline; see `_played_by`); each
-        scenario's timeline starts once `start_gate` lets it."""
+        scenario's timeline starts once `start_gate` opens, its workers started and given their clients
+        when the gate is WORKERS_LEAD_SECONDS away."""
         self.target = target
         self.deployment = deployment
         self.api = api
@@ -135,13 +149,14 @@ class Runner:
             await asyncio.wait([baseline])  # its stream goes to the deployment the faults will act on
         async with self._proxies(plan) as proxies:
             if plan.sweep is not None:
-                await self._at_start_gate(plan, history)
+                await self._through_start_gate(plan, history)
                 await _timed(plan, history, self._swept(plan, history, proxies, on_progress))
             elif (workers := self._played_by(plan)) > 1:
-                await self._at_start_gate(plan, history)  # a worker waits for its spec a bounded time
+                await self._near_start_gate(plan, WORKERS_LEAD_SECONDS)  # a worker waits for its start a bounded time
                 async with workers_started(workers) as started:
                     headers, address = self.target.headers, proxies[0].address
                     prepared = await started.prepare(plan, history, self.share, headers, address)
+                    await self._through_start_gate(plan, history)
                     await _timed(plan, history, self._over_workers(plan, history, proxies[0], prepared, on_progress))
             else:
                 mine = self.share.indices(plan.clients.count)
@@ -149,7 +164,7 @@ class Runner:
                 browsers = [client for client in clients if isinstance(client, BrowserClient)]
                 try:
                     await self._open_pages(plan, browsers)
-                    await self._at_start_gate(plan, history)
+                    await self._through_start_gate(plan, history)
                     await _timed(plan, history, self._shared(plan, history, proxies[0], clients, on_progress))
                 finally:  # a page whose client never ran (cancelled, failed) is closed too
                     await _gather(browser.close() for browser in browsers)
@@ -239,10 +254,15 @@ class Runner:
 
         await _gather(lane(index, proxy) for index, proxy in enumerate(proxies))
 
-    async def _at_start_gate(self, plan: Plan, history: History) -> None:
+    async def _near_start_gate(self, plan: Plan, lead_seconds: float) -> None:
+        """Until `lead_seconds` before the start gate lets the scenario's timeline start."""
+        if self.start_gate is not None:
+            await self.start_gate.approach(plan, lead_seconds)
+
+    async def _through_start_gate(self, plan: Plan, history: History) -> None:
         """Until the start gate lets the scenario's timeline start (a shard's slot)."""
         if self.start_gate is not None:
-            await self.start_gate(plan, history)
+            await self.start_gate.open(plan, history)
 
     def _client(self, plan: Plan, history: History, proxy: Proxy, index: int) -> Client:
         settings = planned_settings(plan, self.target.headers, proxy.address)

@@ -10,7 +10,7 @@ import pytest
 from harness.embedded import EmbeddedServer
 from harness.errors import ConfigurationError, EnvironmentProblem
 from harness.history import History
-from harness.shards import clock
+from harness.shards import clock, slots
 from harness.shards.clock import (
     MAX_UNCERTAINTY_S,
     Anchor,
@@ -135,7 +135,7 @@ async def test_a_shard_reaching_its_slot_late_makes_the_scenario_an_error_saying
     keeper.schedule(measured(), [built_plan()])
     keeper.slots["built"] = time.time() - 2.5
     with pytest.raises(EnvironmentProblem, match=r"shard 1/2 reached scenario built's slot 2\.5\d\d s late"):
-        await keeper.wait(built_plan(), History())
+        await keeper.open(built_plan(), History())
 
 
 @pytest.mark.asyncio
@@ -145,8 +145,72 @@ async def test_a_shard_waits_for_its_slot_and_anchors_the_history_there() -> Non
     keeper.slots["built"] = time.time() - 3.0 + 0.2  # 0.2 s ahead on the reference clock (3 s behind this one)
     history = History()
     started = time.monotonic()
-    await keeper.wait(built_plan(), history)
+    await keeper.open(built_plan(), history)
     assert time.monotonic() - started >= 0.18
     (anchor,) = history.anchors
     assert (anchor.shard, anchor.slot_s) == ("0/2", keeper.slots["built"])
     assert abs(anchor.aligned_ns(anchor.monotonic_ns) / 1e9 - anchor.slot_s) < 0.05
+
+
+class StoppedClock:
+    """A wall clock that moves only when the slot keeper sleeps: each sleep is recorded, never slept."""
+
+    def __init__(self, now_s: float) -> None:
+        self.now_ns = round(now_s * SECOND)
+        self.slept: list[float] = []
+
+    def wall_ns(self) -> int:
+        return self.now_ns
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now_ns += round(seconds * SECOND)
+
+
+NOW_S = 1000.0  # on the stopped clock; the keeper's clock reads 3 s behind the reference
+
+
+@pytest.fixture
+def stopped(monkeypatch: pytest.MonkeyPatch) -> StoppedClock:
+    stopped = StoppedClock(NOW_S)
+    monkeypatch.setattr(clock, "wall_ns", stopped.wall_ns)
+    monkeypatch.setattr(slots.asyncio, "sleep", stopped.sleep)
+    return stopped
+
+
+def keeper_with_slot_in(seconds: float) -> SlotKeeper:
+    """Shard 0/2, whose scenario `built`'s slot is `seconds` ahead on the reference clock."""
+    keeper = SlotKeeper(Share(0, 2), start_at=NOW_S)
+    keeper.schedule(measured(offset=3.0), [built_plan()])
+    keeper.slots["built"] = NOW_S + 3.0 + seconds
+    return keeper
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("slot_in", "slept"), [(10.0, [8.0]), (1.5, []), (-1.0, [])])
+async def test_approaching_a_slot_sleeps_until_the_lead_before_it_or_not_at_all_when_nearer(
+    stopped: StoppedClock, slot_in: float, slept: list[float]
+) -> None:
+    await keeper_with_slot_in(slot_in).approach(built_plan(), lead_seconds=2.0)
+    assert stopped.slept == pytest.approx(slept)
+
+
+@pytest.mark.asyncio
+async def test_a_gate_approached_opens_at_the_slot_itself_and_anchors_the_history_there(stopped: StoppedClock) -> None:
+    keeper, history = keeper_with_slot_in(10.0), History()
+    await keeper.approach(built_plan(), lead_seconds=2.0)
+    assert history.anchors == []
+    await keeper.open(built_plan(), history)
+    assert stopped.slept == pytest.approx([8.0, 2.0])
+    (anchor,) = history.anchors
+    assert anchor.wall_ns == stopped.now_ns
+    assert anchor.aligned_ns(anchor.monotonic_ns) == round(keeper.slots["built"] * SECOND)
+
+
+@pytest.mark.asyncio
+async def test_a_gate_opened_after_its_slot_is_an_error_saying_by_how_much(stopped: StoppedClock) -> None:
+    keeper, history = keeper_with_slot_in(-0.25), History()
+    await keeper.approach(built_plan(), lead_seconds=2.0)
+    with pytest.raises(EnvironmentProblem, match=r"shard 0/2 reached scenario built's slot 0\.250 s late"):
+        await keeper.open(built_plan(), history)
+    assert (stopped.slept, history.anchors) == ([], [])

@@ -1,5 +1,6 @@
 """Two shard processes on this machine, each with its own Toxiproxy, one with its clock 20 s off,
-merged: the verdicts and clients of the same scenario in one process."""
+the other playing its clients over two worker processes, merged: the verdicts and clients of the
+same scenario in one process, and the shards' faults in at the same time."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from harness.checks.views import fault_windows
 from harness.cli import app
 from harness.embedded import EmbeddedServer
 from harness.errors import EnvironmentProblem
-from harness.history import History
+from harness.history import History, harness_loop
 from harness.toxiproxy import find_binary
 
 SCENARIO = "network-interruption"
@@ -68,6 +69,7 @@ async def test_two_shards_one_with_its_clock_off_merge_into_the_verdicts_of_one_
     common = ["run", "--target", server.stream_url, "--scenario", SCENARIO, "--start-at", str(round(time.time()) + 8)]
     shards = [tmp_path / "shard-0", tmp_path / "shard-1"]
     shard = [[*common, "--shard", f"{index}/2", "--report-dir", str(shards[index])] for index in (0, 1)]
+    shard[0] += ["--workers", "2"]  # its workers start before its slot: its timeline starts at the slot
     async with asyncio.TaskGroup() as both:
         runs = [
             both.create_task(sse_chaos("harness.cli", *shard[0], log=tmp_path / "0.log")),
@@ -87,6 +89,7 @@ async def test_two_shards_one_with_its_clock_off_merge_into_the_verdicts_of_one_
     offsets = {anchor.shard: anchor.clock for anchor in together.anchors}
     assert abs(offsets["0/2"].offset_s) <= offsets["0/2"].uncertainty_s
     assert abs(offsets["1/2"].offset_s + SHIFT_S) <= offsets["1/2"].uncertainty_s
+    assert set(saved(shards[0]).loops.values()) == {harness_loop("worker0"), harness_loop("worker1")}
     # aligned, the shards' windows of a fault nearly coincide: their hull is as long as one shard's window
     (own,) = fault_windows(saved(shards[0]))
     (hull,) = fault_windows(together)

@@ -9,16 +9,17 @@ import json
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from harness.checks import Status
 from harness.history import HARNESS, History, Kind, harness_loop
-from harness.plan import SweepPlan
+from harness.plan import Plan, SweepPlan
 from harness.profile import DEFAULT_PROFILE
 from harness.results import ScenarioRun
-from harness.runner import Runner
+from harness.runner import WORKERS_LEAD_SECONDS, Runner, StartGate
 from harness.scenario import load_scenario
 from harness.share import Share
 from harness.target import Target
@@ -64,13 +65,14 @@ async def _run(
     workers: int,
     headers: dict[str, str] | None = None,
     progress: list[str] | None = None,
+    start_gate: StartGate | None = None,
     **scenario: int,
 ) -> ScenarioRun:
     require_toxiproxy()
     async with start_server() as server, toxiproxy(tmp_path) as api, new_http_client() as http:
         target = Target(server.stream_url, DEFAULT_PROFILE, headers or {})
         on_progress = progress.append if progress is not None else None
-        return await Runner(target, api, http, workers=workers).run(
+        return await Runner(target, api, http, workers=workers, start_gate=start_gate).run(
             load_scenario(_scenario(tmp_path, **scenario)), on_progress
         )
 
@@ -124,6 +126,37 @@ async def test_workers_start_their_clients_on_the_stagger_of_one_process(
     starts = [(first[f"c{n:04d}"] - run.history.epoch_ns) / 1e9 for n in range(6)]
     # client n starts n staggers (50 ms) after the scenario's clock, whichever worker runs it: never before
     assert all(start >= n * 0.05 for n, start in enumerate(starts)), starts
+
+
+class RecordingGate:
+    """A start gate that lets each step through at once, saying what the runner had done by then."""
+
+    def __init__(self) -> None:
+        self.steps: list[str] = []
+        self.opened_ns = 0
+
+    async def approach(self, plan: Plan, lead_seconds: float) -> None:
+        self.steps.append(f"approached {lead_seconds:g} s ahead, {len(_worker_pids())} workers running")
+
+    async def open(self, plan: Plan, history: History) -> None:
+        self.steps.append(f"opened, {len(_worker_pids())} workers running, {len(history.loops)} clients given to them")
+        self.opened_ns = time.monotonic_ns()
+
+
+@pytest.mark.asyncio
+async def test_a_gated_scenario_starts_its_workers_near_the_gate_and_its_clock_once_it_opens(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    """A shard's slot may be minutes away, and a worker waits for its start a bounded time: the
+    workers start once the gate is near, and are ready when it opens, so the clock starts at the slot."""
+    gate = RecordingGate()
+    run = await _run(start_server, tmp_path, workers=2, start_gate=gate)
+    assert run.error is None
+    assert gate.steps == [
+        f"approached {WORKERS_LEAD_SECONDS:g} s ahead, 0 workers running",
+        "opened, 2 workers running, 6 clients given to them",
+    ]
+    assert run.history.epoch_ns >= gate.opened_ns
 
 
 @pytest.mark.asyncio

@@ -4,8 +4,9 @@ Scenarios run one at a time. Scenario k's fault timeline starts at its slot S_k:
 margin (+ its baseline's lead), S_k+1 = S_k + scenario k's hard deadline + the margin (+ the
 next scenario's baseline lead). The margin covers a scenario's end (its baseline, its checks)
 and the next one's set-up (its proxies, its pages); a scenario whose faults act behind the proxy
-fetches its baseline first, for up to its client deadline: its lead. A shard that reaches a
-slot late makes that scenario an error saying by how much.
+fetches its baseline first, for up to its client deadline: its lead. A scenario played by worker
+processes is let near its slot first (`approach`), starts its workers, then waits for the slot
+itself (`open`). A shard that reaches a slot late makes that scenario an error saying by how much.
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ def slot_starts(start_at: float, plans: list[Plan]) -> dict[str, float]:
 
 @dataclass
 class SlotKeeper:
-    """Holds each scenario of shard `share` until its slot, then anchors its history there."""
+    """The start gate of shard `share`: holds each scenario until its slot, then anchors its history
+    there (`harness.runner.StartGate`)."""
 
     share: Share
     start_at: float
@@ -78,17 +80,23 @@ class SlotKeeper:
     def schedule(self, clock: ClockMeasurement, plans: list[Plan]) -> None:
         self.clock, self.slots = clock, slot_starts(self.start_at, plans)
 
-    async def wait(self, plan: Plan, history: History) -> None:
-        """Sleep until the scenario's slot on the corrected clock; an error when it has passed."""
-        assert self.clock is not None, "schedule() comes first"
-        slot = self.slots.get(plan.scenario)
-        if slot is None:
-            raise EnvironmentProblem(f"shard {self.share}: scenario {plan.scenario} has no slot (it was not planned)")
-        early = slot - reference_now(self.clock)
+    async def approach(self, plan: Plan, lead_seconds: float) -> None:
+        """Sleep until `lead_seconds` before the scenario's slot on the corrected clock; return at
+        once when it is nearer (or past: `open` says so)."""
+        ahead = self._slot(plan) - lead_seconds - reference_now(self._measured())
+        if ahead > 0:
+            await asyncio.sleep(ahead)
+
+    async def open(self, plan: Plan, history: History) -> None:
+        """Sleep until the scenario's slot on the corrected clock and anchor its history there; an
+        error when the slot has passed."""
+        slot, clock = self._slot(plan), self._measured()
+        early = slot - reference_now(clock)
         if early < 0:
             raise EnvironmentProblem(
                 f"shard {self.share} reached scenario {plan.scenario}'s slot {-early:.3f} s late"
-                f" (T + {slot - self.start_at:.1f} s): the scenarios before it, or the shard's start, took longer"
+                f" (T + {slot - self.start_at:.1f} s): the scenarios before it, the shard's start or its"
+                " workers' start took longer"
             )
         await asyncio.sleep(early)
         wall, monotonic = wall_and_monotonic_ns()
@@ -99,6 +107,16 @@ class SlotKeeper:
                 slot_s=slot,
                 wall_ns=wall,
                 monotonic_ns=monotonic,
-                clock=self.clock,
+                clock=clock,
             )
         ]
+
+    def _measured(self) -> ClockMeasurement:
+        assert self.clock is not None, "schedule() comes first"
+        return self.clock
+
+    def _slot(self, plan: Plan) -> float:
+        slot = self.slots.get(plan.scenario)
+        if slot is None:
+            raise EnvironmentProblem(f"shard {self.share}: scenario {plan.scenario} has no slot (it was not planned)")
+        return slot
