@@ -64,6 +64,13 @@ class _Outbox:
             await self.flush(final=stop.is_set())
 
 
+async def _until(deadline_ns: int) -> None:
+    """Sleep until the monotonic clock reads `deadline_ns`: the loop's timer may wake up to a
+    millisecond early (libuv counts in milliseconds), and a client never starts before its slot."""
+    while (left_ns := deadline_ns - time.monotonic_ns()) > 0:  # noqa: ASYNC110 (a time, not an event)
+        await asyncio.sleep(left_ns / 1e9)
+
+
 async def run_part(spec: WorkerSpec, start_ns: int, http: httpx.AsyncClient, out: asyncio.StreamWriter) -> None:
     """The worker's clients, each started `index` staggers after `start_ns`, their records sent as they come."""
     plan = spec.plan
@@ -72,7 +79,7 @@ async def run_part(spec: WorkerSpec, start_ns: int, http: httpx.AsyncClient, out
     settings = planned_settings(plan, spec.headers, spec.proxy)
 
     async def one_client(index: int) -> None:
-        await asyncio.sleep(max(0.0, (start_ns - time.monotonic_ns()) / 1e9 + index * plan.clients.stagger))
+        await _until(start_ns + round(index * plan.clients.stagger * 1e9))
         await RobustClient(http_client_name(index), settings, history, http, plan.profile).run()
         outbox.finished += 1
 
