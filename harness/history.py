@@ -292,6 +292,11 @@ def harness_loop(name: str) -> str:
     return f"{HARNESS}:{name}" if name else HARNESS
 
 
+def loop_name(sampler: str) -> str:
+    """The name a harness loop's lag records give (`harness_loop`'s inverse): "" for its own loop."""
+    return sampler.removeprefix(HARNESS).removeprefix(":")
+
+
 def records_from_rows(columns: list[str], rows: list[list[Any]]) -> list[Record]:
     """Saved rows as records, every field of its type and every JSON detail readable; ValueError else."""
     if sorted(columns) != sorted(COLUMNS):

@@ -22,16 +22,17 @@ from typer.testing import CliRunner
 from harness.catalogue import CATALOGUE_DIR
 from harness.checks import Status
 from harness.cli import app
-from harness.errors import ConfigurationError, EnvironmentProblem
+from harness.errors import ConfigurationError
 from harness.history import History
 from harness.plan import make_plan
 from harness.profile import DEFAULT_PROFILE
 from harness.runner import Runner
 from harness.scenario import load_scenario
 from harness.target import Target, Timing, parse_headers
-from harness.toxiproxy import Proxy, find_binary, toxiproxy
+from harness.toxiproxy import Proxy, toxiproxy
 from harness.transport import new_http_client, route_through, upstream_address
 from tests.helpers.servers import ServerFactory
+from tests.helpers.toxiproxy import require_toxiproxy
 
 _HEAD_LIMIT = 16 * 1024
 _SCENARIO = """
@@ -101,10 +102,7 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 async def test_an_https_target_streams_through_the_proxy_under_its_own_name(
     start_server: ServerFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    try:
-        find_binary()
-    except EnvironmentProblem as missing:
-        pytest.skip(f"{missing} (scripts/setup builds it; CI always does)")
+    require_toxiproxy()
     authority = trustme.CA()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     authority.issue_cert("localhost").configure_cert(context)
@@ -176,10 +174,7 @@ def test_a_target_that_is_not_an_http_url_is_a_usage_error(target: str, tmp_path
 async def test_request_headers_go_on_every_request_and_into_no_report(
     start_server: ServerFactory, tmp_path: Path
 ) -> None:
-    try:
-        find_binary()
-    except EnvironmentProblem as missing:
-        pytest.skip(f"{missing} (scripts/setup builds it; CI always does)")
+    require_toxiproxy()
     secret = "Bearer s3cret-7f1e"
     scenario, report = tmp_path / "interruption.toml", tmp_path / "report"
     scenario.write_text(_SCENARIO)

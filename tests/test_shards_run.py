@@ -17,9 +17,8 @@ from typer.testing import CliRunner
 from harness.checks.views import fault_windows
 from harness.cli import app
 from harness.embedded import EmbeddedServer
-from harness.errors import EnvironmentProblem
 from harness.history import History, harness_loop
-from harness.toxiproxy import find_binary
+from tests.helpers.toxiproxy import require_toxiproxy
 
 SCENARIO = "network-interruption"
 SHIFT_S = -20.0  # shard 1's wall clock reads 20 s behind
@@ -62,10 +61,7 @@ def saved(report_dir: Path) -> History:
 async def test_two_shards_one_with_its_clock_off_merge_into_the_verdicts_of_one_process(
     server: EmbeddedServer, tmp_path: Path
 ) -> None:
-    try:
-        find_binary()
-    except EnvironmentProblem as missing:
-        pytest.skip(f"{missing} (scripts/setup builds it; CI always does)")
+    require_toxiproxy()
     common = ["run", "--target", server.stream_url, "--scenario", SCENARIO, "--start-at", str(round(time.time()) + 8)]
     shards = [tmp_path / "shard-0", tmp_path / "shard-1"]
     shard = [[*common, "--shard", f"{index}/2", "--report-dir", str(shards[index])] for index in (0, 1)]

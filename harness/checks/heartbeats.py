@@ -37,7 +37,7 @@ from harness.checks.views import (
     widening_note,
 )
 from harness.histograms import PRECISION, Histogram
-from harness.history import HARNESS, READ_WINDOW_NS, History, Record
+from harness.history import HARNESS, READ_WINDOW_NS, History, Record, loop_name
 from harness.plan import Plan
 from harness.profile import TargetProfile
 from harness.target import on_this_machine
@@ -248,5 +248,5 @@ def _loop_named(sampler: str) -> str:
     if sampler == HARNESS:
         return "the harness's own event loop"
     if sampler.startswith(f"{HARNESS}:"):  # a worker process's, a merged shard's
-        return f"the event loop of the harness's {sampler.removeprefix(HARNESS).removeprefix(':')}"
+        return f"the event loop of the harness's {loop_name(sampler)}"
     return "a browser page's event loop"

@@ -46,6 +46,11 @@ def cpu_waits(samples: dict[str, LagSamples], loop: str = HARNESS) -> LagSamples
     ]
 
 
+def waited_on_machine_of(role: str, loop: str) -> str:
+    """A CPU wait record's event when it was sampled on the machine of harness `loop` only."""
+    return f"{role}{_ON}{loop}"
+
+
 def _on_machine_of(loop: str, machine: str) -> bool:
     """Whether `loop` ran on `machine` (a merged shard's loop, "" for the one machine of an unmerged
     run): the shard's own loop, or one of its workers' ("harness:shard1:worker2")."""

@@ -18,10 +18,11 @@ from operator import attrgetter
 from pathlib import Path
 
 from harness.checks import none_applicable
+from harness.checks.lag import waited_on_machine_of
 from harness.client import client_name
 from harness.errors import ConfigurationError
 from harness.faults import FaultNote
-from harness.history import HARNESS, NEMESIS, History, Kind, Record, harness_loop
+from harness.history import HARNESS, NEMESIS, History, Kind, Record, harness_loop, loop_name
 from harness.report import HISTORIES, judged, load_saved_run
 from harness.results import ScenarioRun
 from harness.shards.clock import too_uncertain
@@ -171,7 +172,8 @@ def merged_history(parts: list[History]) -> History:
         ]
         records += [record for record in moved if record.kind not in _FAULT_KINDS]
         faults.append([record for record in moved if record.kind in _FAULT_KINDS])
-        loops |= {client: harness_loop(_loop_on(shard, _loop_name(history, client))) for client in history.clients()}
+        for client in history.clients():
+            loops[client] = harness_loop(_loop_on(shard, loop_name(history.loop_of(client))))
     records += _fault_hulls(faults)
     records.sort(key=attrgetter("t_ns"))
     failed = [part.baseline for part in parts if part.baseline is not None and part.baseline.failure]
@@ -192,18 +194,13 @@ def _event_on(shard: str, record: Record) -> str:
         return record.event
     if record.kind == Kind.LOOP_LAG:
         return _loop_on(shard, record.event)
-    return f"{record.event}@{harness_loop(shard)}" if record.kind == Kind.CPU_WAIT else record.event
+    return waited_on_machine_of(record.event, harness_loop(shard)) if record.kind == Kind.CPU_WAIT else record.event
 
 
 def _loop_on(shard: str, loop: str) -> str:
     """A shard's loop, by the name its lag samples give: its own ("shard1") or one of its workers'
     ("shard1:worker2")."""
     return f"{shard}:{loop}" if loop else shard
-
-
-def _loop_name(history: History, client: str) -> str:
-    """The name the lag samples of `client`'s loop give ("" for the harness's own, "worker2")."""
-    return history.loop_of(client).removeprefix(HARNESS).removeprefix(":")
 
 
 def _fault_hulls(shards: list[list[Record]]) -> list[Record]:
